@@ -1,0 +1,203 @@
+"""The ``femo`` database: create it, create tables from their specs, seed the dimensions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pyspark.sql.types import StructType
+
+from femo.errors import FemoError, MissingPrerequisiteError
+from femo.schemas import DIMENSION_TABLES, TableSpec
+from femo.settings import Settings
+from femo.sql import run_sql
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+#: Seed queries (``sql/seed/*.sql``) merged into the dimension tables by :func:`init_catalog`.
+SEEDS: dict[str, str] = {"emotions": "seed/emotions", "sources": "seed/sources"}
+
+#: Columns filled when a seed row is first inserted, as SQL expressions.
+SEED_INSERT_DEFAULTS: dict[str, dict[str, str]] = {"sources": {"registered_at": "current_timestamp()"}}
+
+
+class SchemaConflictError(FemoError):
+    """An existing table has a column whose type differs from its spec."""
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """Rows a :func:`merge_rows` call inserted and updated (0, 0: nothing was committed)."""
+
+    inserted: int
+    updated: int
+
+
+@dataclass(frozen=True)
+class CatalogSummary:
+    """What :func:`init_catalog` found and did."""
+
+    database: str
+    created: tuple[str, ...]
+    evolved: tuple[str, ...]
+    merged: dict[str, MergeResult]
+    rows: dict[str, int]
+
+    def line(self) -> str:
+        """One-line summary for the job's output."""
+        counts = ", ".join(f"{name} {n}" for name, n in self.rows.items())
+        seeded = ", ".join(
+            f"{name} +{m.inserted} ~{m.updated}" for name, m in self.merged.items()
+        )
+        made = ", ".join(self.created) or "none"
+        return f"database {self.database}: tables created {made}; seeded {seeded}; rows {counts}"
+
+
+def use_database(spark: SparkSession, settings: Settings) -> None:
+    """Create the database if needed and make it current, so SQL can name tables unqualified."""
+    run_sql(spark, "ddl/database", {"database": settings.catalog.database})
+    spark.catalog.setCurrentDatabase(settings.catalog.database)
+
+
+def set_current_database(spark: SparkSession, settings: Settings) -> None:
+    """Make the femo database current.
+
+    Raises:
+        MissingPrerequisiteError: it does not exist yet (``jobs/init_catalog.py`` creates it).
+    """
+    database = settings.catalog.database
+    if not spark.catalog.databaseExists(database):
+        raise MissingPrerequisiteError(
+            f"database {database} does not exist in this catalog "
+            f"(warehouse {settings.warehouse_dir}): run jobs/init_catalog.py first"
+        )
+    spark.catalog.setCurrentDatabase(database)
+
+
+def missing_columns(existing: StructType, wanted: StructType) -> list[str]:
+    """Columns of ``wanted`` absent from ``existing``.
+
+    Raises:
+        SchemaConflictError: a column exists with another type (evolution is additive only).
+    """
+    have = {f.name.lower(): f for f in existing.fields}
+    missing = []
+    for f in wanted.fields:
+        old = have.get(f.name.lower())
+        if old is None:
+            missing.append(f.name)
+        elif old.dataType != f.dataType:
+            raise SchemaConflictError(
+                f"column {f.name} is {old.dataType.simpleString()} in the table but "
+                f"{f.dataType.simpleString()} in femo.schemas: migrate it explicitly"
+            )
+    return missing
+
+
+def ensure_table(spark: SparkSession, spec: TableSpec, database: str) -> str:
+    """Create ``spec`` as a Delta table if absent; add columns a newer spec introduced.
+
+    Returns:
+        ``"created"``, ``"evolved"`` or ``"exists"``.
+    """
+    from delta.tables import DeltaTable
+
+    qualified = f"{database}.{spec.name}"
+    if not spark.catalog.tableExists(qualified):
+        builder = (
+            DeltaTable.createIfNotExists(spark)
+            .tableName(qualified)
+            .addColumns(spec.schema)
+            .comment(spec.comment)
+        )
+        if spec.partition_by:
+            builder = builder.partitionedBy(*spec.partition_by)
+        for key, value in spec.properties.items():
+            builder = builder.property(key, value)
+        builder.execute()
+        log.info("created table %s", qualified)
+        return "created"
+    existing = spark.table(qualified).schema
+    added = missing_columns(existing, spec.schema)
+    if not added:
+        return "exists"
+    fields = {f.name: f for f in spec.schema.fields}
+    columns = ", ".join(
+        f"`{name}` {fields[name].dataType.simpleString()} COMMENT "
+        f"'{fields[name].metadata.get('comment', '').replace(chr(39), '')}'"
+        for name in added
+    )
+    spark.sql(f"ALTER TABLE {qualified} ADD COLUMNS ({columns})")
+    log.info("added columns %s to %s", added, qualified)
+    return "evolved"
+
+
+def merge_rows(
+    spark: SparkSession,
+    spec: TableSpec,
+    database: str,
+    source: DataFrame,
+    insert_defaults: Mapping[str, str] | None = None,
+) -> MergeResult:
+    """Upsert ``source`` into the table on ``spec.key``, committing only real changes.
+
+    Rows of ``source`` that already stand in the table with equal values are dropped first, so a
+    re-run on the same input adds no Delta version at all. Columns of the table that ``source``
+    lacks keep their value on update and take ``insert_defaults`` (SQL expressions) or NULL on
+    insert.
+    """
+    from delta.tables import DeltaTable
+
+    qualified = f"{database}.{spec.name}"
+    columns = source.columns
+    changed = source.exceptAll(spark.table(qualified).select(*columns)).cache()
+    try:
+        if changed.isEmpty():
+            return MergeResult(0, 0)
+        condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.key)
+        values = {c: f"s.`{c}`" for c in columns}
+        inserts = {**values, **(insert_defaults or {})}
+        updates = {c: v for c, v in values.items() if c not in spec.key}
+        table = DeltaTable.forName(spark, qualified)
+        (
+            table.alias("t")
+            .merge(changed.alias("s"), condition)
+            .whenMatchedUpdate(set=updates)
+            .whenNotMatchedInsert(values=inserts)
+            .execute()
+        )
+        metrics = table.history(1).select("operationMetrics").first()[0]  # type: ignore[index]
+        return MergeResult(
+            int(metrics.get("numTargetRowsInserted", 0)),
+            int(metrics.get("numTargetRowsUpdated", 0)),
+        )
+    finally:
+        changed.unpersist()
+
+
+def init_catalog(spark: SparkSession, settings: Settings) -> CatalogSummary:
+    """Create the database and dimension tables and seed them. Safe to run any number of times:
+    a re-run commits nothing."""
+    use_database(spark, settings)
+    database = settings.catalog.database
+    outcomes = {spec.name: ensure_table(spark, spec, database) for spec in DIMENSION_TABLES}
+    merged = {
+        spec.name: merge_rows(
+            spark, spec, database, run_sql(spark, SEEDS[spec.name]),
+            SEED_INSERT_DEFAULTS.get(spec.name),
+        )
+        for spec in DIMENSION_TABLES
+    }
+    rows = {spec.name: spark.table(f"{database}.{spec.name}").count() for spec in DIMENSION_TABLES}
+    return CatalogSummary(
+        database=database,
+        created=tuple(n for n, o in outcomes.items() if o == "created"),
+        evolved=tuple(n for n, o in outcomes.items() if o == "evolved"),
+        merged=merged,
+        rows=rows,
+    )

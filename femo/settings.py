@@ -1,0 +1,293 @@
+"""Settings: one typed model, loaded from YAML, the environment and ``--set`` overrides.
+
+Precedence, lowest first: the model's defaults, the YAML file (``--conf``), the environment
+(:data:`ENV_OVERRIDES`), then ``--set dotted.key=value`` pairs. Everything is validated when
+loaded: an unknown key or a value of the wrong type raises :class:`SettingsError` naming the key.
+
+Relative paths in a YAML file are resolved against the folder of that file, so a settings file
+means the same thing from whatever directory a job is started.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from femo.errors import FemoError
+
+#: Environment variables that override settings, and the dotted key each one sets.
+ENV_OVERRIDES: Mapping[str, str] = {
+    "FEMO_HOME": "home",
+    "FEMO_DATA_DIR": "data_dir",
+    "FEMO_JARS_DIR": "spark.jars_dir",
+}
+
+#: Sections that are free-form maps: in ``spark.conf.spark.ui.enabled`` everything after
+#: ``spark.conf.`` is one key.
+MAP_SECTIONS: tuple[str, ...] = ("spark.conf",)
+
+#: Keys holding local paths (or URIs) that are resolved relative to the settings file.
+PATH_KEYS: tuple[str, ...] = ("home", "data_dir", "spark.jars_dir", "catalog.warehouse")
+
+_URI_PREFIXES = ("s3a://", "s3://", "gs://", "abfss://", "hdfs://", "file:", "dbfs:")
+
+
+class SettingsError(FemoError):
+    """The settings are invalid; the message names every offending key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class SparkSettings(_Section):
+    """How the Spark session is built when a job is not started by ``spark-submit``."""
+
+    master: str = Field("local[*]", description="Spark master; spark-submit's --master wins.")
+    app_name: str = "femo"
+    jars_dir: str | None = Field(
+        None,
+        description="Folder of jars (Delta) put on the classpath; null when the cluster has them.",
+    )
+    shuffle_partitions: int = Field(8, ge=1)
+    arrow_max_records_per_batch: int = Field(
+        256, ge=1, description="Rows per Arrow batch in pandas UDFs; small for image rows."
+    )
+    driver_memory: str = "2g"
+    show_progress: bool = True
+    log_level: str = Field("WARN", pattern="^(ALL|DEBUG|INFO|WARN|ERROR|FATAL|OFF)$")
+    python: str | None = Field(
+        None, description="Python interpreter for executors (PYSPARK_PYTHON); null: the driver's."
+    )
+    env_archive: str | None = Field(
+        None,
+        description="venv-pack archive shipped to executors (--archives ...#environment).",
+    )
+    conf: dict[str, str] = Field(
+        default_factory=dict, description="Extra Spark properties, passed through verbatim."
+    )
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {str(k): _spark_value(v) for k, v in value.items()}
+        return value
+
+
+class CatalogSettings(_Section):
+    """Where tables live: the Delta warehouse and the metastore that names them."""
+
+    database: str = Field("femo", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    warehouse: str | None = Field(None, description="Warehouse root; null: <home>/warehouse.")
+    metastore_uri: str | None = Field(
+        None, description="thrift:// URI of a shared Hive metastore; null: embedded Derby."
+    )
+
+
+class Settings(_Section):
+    """All femo settings. Mirrors ``conf/local.yaml`` key for key."""
+
+    home: str = Field("~/.femo", description="Holds warehouse, metastore, landing, models, reports.")
+    data_dir: str | None = Field(None, description="Where raw datasets (FER-2013, ...) are found.")
+    spark: SparkSettings = Field(default_factory=SparkSettings)  # type: ignore[arg-type]
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)  # type: ignore[arg-type]
+
+    # Derived locations -------------------------------------------------------------------
+    def _under_home(self, name: str) -> str:
+        return _join(self.home, name)
+
+    @property
+    def warehouse_dir(self) -> str:
+        """Root of the Delta warehouse."""
+        return self.catalog.warehouse or self._under_home("warehouse")
+
+    @property
+    def metastore_dir(self) -> str:
+        """Folder of the embedded Derby metastore (unused with ``catalog.metastore_uri``)."""
+        return self._under_home("metastore")
+
+    @property
+    def landing_dir(self) -> str:
+        """Landing zone that download jobs fill."""
+        return self._under_home("landing")
+
+    @property
+    def models_dir(self) -> str:
+        """Trained models and checkpoints."""
+        return self._under_home("models")
+
+    @property
+    def reports_dir(self) -> str:
+        """Generated reports."""
+        return self._under_home("reports")
+
+    @property
+    def checkpoints_dir(self) -> str:
+        """Streaming checkpoints of incremental jobs."""
+        return self._under_home("checkpoints")
+
+
+def _spark_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def is_uri(value: str) -> bool:
+    """True for an object-store or HDFS URI, which is never resolved as a local path."""
+    return value.startswith(_URI_PREFIXES)
+
+
+def _join(base: str, name: str) -> str:
+    return f"{base.rstrip('/')}/{name}" if is_uri(base) else str(Path(base) / name)
+
+
+def _resolve_path(value: str, base: Path | None) -> str:
+    if is_uri(value):
+        return value
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = (base or Path.cwd()) / path
+    return str(path.resolve())
+
+
+def parse_override(pair: str, option: str = "--set") -> tuple[str, Any]:
+    """Split ``key=value``; the value is read as a YAML scalar (``4`` is an int, ``'4'`` a str).
+
+    Raises:
+        SettingsError: no ``=`` or no key; the message names ``option``.
+    """
+    key, sep, raw = pair.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise SettingsError(f"{option} expects key=value, got {pair!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{key}: cannot read value {raw!r}: {exc}") from exc
+    return key, value
+
+
+def _split_key(key: str) -> list[str]:
+    for section in MAP_SECTIONS:
+        if key.startswith(section + ".") and len(key) > len(section) + 1:
+            return [*section.split("."), key[len(section) + 1 :]]
+    return key.split(".")
+
+
+def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
+    parts = _split_key(key)
+    node = tree
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise SettingsError(f"{key}: {part!r} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _get_dotted(tree: Mapping[str, Any], key: str) -> Any:
+    node: Any = tree
+    for part in _split_key(key):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError(f"cannot read settings file {path}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path} must hold a mapping of settings at the top level")
+    return data
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown setting")
+        else:
+            lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+    return f"invalid settings ({source}):\n  " + "\n  ".join(lines)
+
+
+def load_settings(
+    conf_file: str | os.PathLike[str] | None = None,
+    overrides: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Load and validate settings.
+
+    Args:
+        conf_file: YAML file; ``None`` uses the built-in defaults only.
+        overrides: ``dotted.key=value`` strings (from ``--set``), applied last.
+        environ: environment to read :data:`ENV_OVERRIDES` from; defaults to ``os.environ``.
+
+    Raises:
+        SettingsError: unreadable file, unknown key or wrong type; the message names the key.
+    """
+    env = os.environ if environ is None else environ
+    tree: dict[str, Any] = {}
+    base: Path | None = None
+    sources = ["defaults"]
+    if conf_file is not None:
+        path = Path(conf_file).expanduser().resolve()
+        tree = copy.deepcopy(_read_yaml(path))
+        base = path.parent
+        sources.append(str(path))
+        for key in PATH_KEYS:
+            value = _get_dotted(tree, key)
+            if isinstance(value, str):
+                _set_dotted(tree, key, _resolve_path(value, base))
+    for var, key in ENV_OVERRIDES.items():
+        if env.get(var):
+            _set_dotted(tree, key, _resolve_path(env[var], None))
+            sources.append(f"${var}")
+    for pair in overrides:
+        key, value = parse_override(pair)
+        if key in PATH_KEYS and isinstance(value, str):
+            value = _resolve_path(value, None)
+        _set_dotted(tree, key, value)
+        sources.append(f"--set {key}")
+    try:
+        settings = Settings.model_validate(tree)
+    except ValidationError as exc:
+        raise SettingsError(_format_errors(exc, ", ".join(sources))) from None
+    if not is_uri(settings.home):
+        settings = settings.model_copy(update={"home": _resolve_path(settings.home, None)})
+    return settings
+
+
+def flatten(settings: Settings) -> dict[str, Any]:
+    """Settings as ``{dotted.key: value}``, for printing and documentation checks."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict) and prefix != "spark.conf":
+            for k, v in node.items():
+                walk(f"{prefix}.{k}" if prefix else k, v)
+        else:
+            out[prefix] = node
+
+    walk("", settings.model_dump())
+    return out

@@ -1,0 +1,1 @@
+"""Entry points submitted with ``spark-submit.sh``; each only wires inputs and outputs."""

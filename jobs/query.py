@@ -1,0 +1,57 @@
+"""Run one SQL statement against the femo catalog and print the result.
+
+Examples:
+  jobs/query.py --sql "SELECT name, synonyms FROM emotions"
+  jobs/query.py --file sql/insights/images_per_emotion.sql --param split=train --format csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from femo.catalog import set_current_database
+from femo.errors import FemoError
+from femo.job import Job
+from femo.query import FORMATS, render, run_query
+from femo.settings import parse_override
+
+
+class Query(Job):
+    """``./spark-submit.sh jobs/query.py --sql TEXT | --file FILE``"""
+
+    description = __doc__
+    log_level = logging.WARNING  # stdout carries the result
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        what = parser.add_mutually_exclusive_group(required=True)
+        what.add_argument("--sql", help="the statement to run")
+        what.add_argument("--file", type=Path, help="a .sql file holding one statement")
+        parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                            help="bind :NAME in the statement (repeatable); 3 is a number, "
+                                 "'3' a string")
+        parser.add_argument("--format", choices=FORMATS, default="table")
+        parser.add_argument("--limit", type=int, default=None,
+                            help="print at most this many rows (default: all)")
+
+    def run(self, args: argparse.Namespace) -> int:
+        if args.file is not None:
+            try:
+                text = args.file.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise FemoError(f"cannot read {args.file}: {exc.strerror}") from exc
+        else:
+            text = args.sql
+        params = dict(parse_override(p, "--param") for p in args.param)
+        set_current_database(self.spark, self.settings)
+        frame = run_query(self.spark, text, params)
+        if args.limit is not None:
+            frame = frame.limit(args.limit)
+        self.say(render(frame.toPandas(), args.format))
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(Query.main(prog="jobs/query.py"))

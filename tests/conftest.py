@@ -1,0 +1,58 @@
+"""One Spark session for the whole test run: local[2], UI off, few partitions, a temp home."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from femo.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCAL_CONF = ROOT / "conf" / "local.yaml"
+
+#: Overrides that make the shared test session small and quiet.
+TEST_OVERRIDES = (
+    "spark.master=local[2]",
+    "spark.shuffle_partitions=2",
+    "spark.show_progress=false",
+    "spark.driver_memory=2g",
+    "spark.conf.spark.ui.enabled=false",
+    "spark.conf.spark.sql.session.timeZone=UTC",
+)
+
+
+def make_settings(home: Path, *extra: str) -> Settings:
+    """Settings as the tests use them: conf/local.yaml, ``home`` as FEMO_HOME, test overrides."""
+    return load_settings(LOCAL_CONF, (*TEST_OVERRIDES, *extra), environ={"FEMO_HOME": str(home)})
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings of the shared session, with a fresh home."""
+    return make_settings(tmp_path_factory.mktemp("femo-home"))
+
+
+@pytest.fixture(scope="session")
+def spark(settings: Settings) -> Iterator[object]:
+    """The one SparkSession of the test run (Delta on, Hive catalog under the temp home)."""
+    # Python workers are started by the JVM: give them the repo on their path too.
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+    )
+    from femo.session import build_session
+
+    session = build_session(settings)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def catalog(spark: object, settings: Settings) -> Settings:
+    """The shared session with the femo database and dimension tables in place."""
+    from femo.catalog import init_catalog
+
+    init_catalog(spark, settings)  # type: ignore[arg-type]
+    return settings
