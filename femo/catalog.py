@@ -15,7 +15,7 @@ from femo.settings import Settings
 from femo.sql import run_sql
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 SEEDS: dict[str, str] = {"emotions": "seed/emotions", "sources": "seed/sources"}
 
 #: Columns filled when a seed row is first inserted, as SQL expressions.
-SEED_INSERT_DEFAULTS: dict[str, dict[str, str]] = {"sources": {"registered_at": "current_timestamp()"}}
+SEED_INSERT_DEFAULTS: dict[str, dict[str, str]] = {
+    "sources": {"registered_at": "current_timestamp()"},
+}
 
 
 class SchemaConflictError(FemoError):
@@ -160,9 +162,11 @@ def merge_rows(
         if changed.isEmpty():
             return MergeResult(0, 0)
         condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.key)
-        values = {c: f"s.`{c}`" for c in columns}
-        inserts = {**values, **(insert_defaults or {})}
-        updates = {c: v for c, v in values.items() if c not in spec.key}
+        values: dict[str, str | Column] = {c: f"s.`{c}`" for c in columns}
+        inserts: dict[str, str | Column] = {**values, **(insert_defaults or {})}
+        updates: dict[str, str | Column] = {
+            c: v for c, v in values.items() if c not in spec.key
+        }
         table = DeltaTable.forName(spark, qualified)
         (
             table.alias("t")

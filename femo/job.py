@@ -77,9 +77,9 @@ class Job(ABC):
         """Write a line of the job's output (results and the summary, not diagnostics)."""
         print(text, file=self.out, flush=True)
 
-    @classmethod
+    @classmethod  # noqa: B027 - an optional hook, empty on purpose
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        """Add the job's own arguments to ``parser``."""
+        """Add the job's own arguments to ``parser`` (none by default)."""
 
     @abstractmethod
     def run(self, args: argparse.Namespace) -> int:
@@ -109,8 +109,8 @@ class Job(ABC):
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
         except Exception as exc:
-            from pyspark.errors import PySparkException
             from py4j.protocol import Py4JJavaError
+            from pyspark.errors import PySparkException
 
             if isinstance(exc, PySparkException | Py4JJavaError):
                 print(f"error: {one_line(exc)}", file=sys.stderr)

@@ -56,7 +56,7 @@ def render(frame: pd.DataFrame, fmt: str) -> str:
     if fmt == "table":
         if frame.empty:
             return " | ".join(map(str, frame.columns)) + "\n(no rows)"
-        return frame.to_string(index=False, max_colwidth=80)
+        return str(frame.to_string(index=False, max_colwidth=80))
     if fmt == "csv":
         buffer = io.StringIO()
         frame.to_csv(buffer, index=False, lineterminator="\n")

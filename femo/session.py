@@ -122,7 +122,7 @@ def build_session(settings: Settings) -> SparkSession:
 
     active = SparkSession.getActiveSession()
     if active is not None:
-        current = active.conf.get("spark.sql.warehouse.dir")
+        current = active.conf.get("spark.sql.warehouse.dir") or ""
         wanted = settings.warehouse_dir
         if current.removeprefix("file:").rstrip("/") != wanted.removeprefix("file:").rstrip("/"):
             raise MissingPrerequisiteError(

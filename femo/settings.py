@@ -94,7 +94,9 @@ class CatalogSettings(_Section):
 class Settings(_Section):
     """All femo settings. Mirrors ``conf/local.yaml`` key for key."""
 
-    home: str = Field("~/.femo", description="Holds warehouse, metastore, landing, models, reports.")
+    home: str = Field(
+        "~/.femo", description="Holds warehouse, metastore, landing, models and reports."
+    )
     data_dir: str | None = Field(None, description="Where raw datasets (FER-2013, ...) are found.")
     spark: SparkSettings = Field(default_factory=SparkSettings)  # type: ignore[arg-type]
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)  # type: ignore[arg-type]

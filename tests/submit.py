@@ -1,0 +1,25 @@
+"""Running ``spark-submit.sh`` from tests, the way a user does."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def submit(*args: str, home: Path, timeout: float = 300,
+           **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``./spark-submit.sh ARGS`` with ``home`` as FEMO_HOME; stdout and stderr captured."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("FEMO_")}
+    environ.update({"FEMO_HOME": str(home), "FEMO_CONF": str(ROOT / "conf" / "local.yaml")}, **env)
+    return subprocess.run(
+        [str(ROOT / "spark-submit.sh"), *args],
+        cwd=ROOT, env=environ, capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+def job_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """What the job printed: stdout without Spark's progress bar."""
+    return [line for line in result.stdout.splitlines() if line and "[Stage" not in line]

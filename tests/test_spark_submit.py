@@ -1,0 +1,66 @@
+"""spark-submit.sh on local[*]: the catalog persists across jobs; errors are one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .submit import job_lines, submit
+
+SETTINGS = ("--set", "spark.master=local[2]", "--set", "spark.show_progress=false")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("submit-home")
+
+
+def test_init_catalog_then_query_in_separate_jobs(home: Path) -> None:
+    first = submit("jobs/init_catalog.py", *SETTINGS, home=home)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert job_lines(first)[-1] == (
+        "database femo: tables created emotions, sources; seeded emotions +8 ~0, "
+        "sources +7 ~0; rows emotions 8, sources 7"
+    )
+    again = submit("jobs/init_catalog.py", *SETTINGS, home=home)
+    assert job_lines(again)[-1] == (
+        "database femo: tables created none; seeded emotions +0 ~0, sources +0 ~0; "
+        "rows emotions 8, sources 7"
+    )
+    # A third process finds the tables by name through the embedded metastore under home.
+    query = submit("jobs/query.py", *SETTINGS, "--format", "json", "--sql",
+                   "SELECT name FROM emotions WHERE emotion_id >= :first ORDER BY emotion_id",
+                   "--param", "first=5", home=home)
+    assert query.returncode == 0, query.stdout + query.stderr
+    assert [json.loads(line) for line in job_lines(query)] == [
+        {"name": "surprise"}, {"name": "neutral"}, {"name": "contempt"},
+    ]
+    assert (home / "warehouse" / "femo.db" / "emotions" / "_delta_log").is_dir()
+    assert (home / "metastore" / "metastore_db").is_dir()
+
+
+def test_bad_sql_is_one_line_and_nonzero(home: Path) -> None:
+    result = submit("jobs/query.py", *SETTINGS, "--sql", "SELEC 1", home=home)
+    assert result.returncode == 1
+    lines = job_lines(result)
+    assert lines == ["error: [PARSE_SYNTAX_ERROR] Syntax error at or near 'SELEC'.(line 1, pos 0)"]
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_setting_fails_before_spark_starts(home: Path) -> None:
+    result = submit("jobs/query.py", "--sql", "SELECT 1", "--set", "spark.mastr=x", home=home,
+                    timeout=60)
+    assert result.returncode == 2
+    assert "spark.mastr: unknown setting" in result.stderr
+
+
+def test_usage_errors_of_the_script(home: Path) -> None:
+    missing = submit("jobs/no_such_job.py", home=home, timeout=60)
+    assert (missing.returncode, missing.stderr.strip()) == (
+        2, "error: no such job file: jobs/no_such_job.py"
+    )
+    helped = submit("--help", home=home, timeout=60)
+    assert helped.returncode == 0
+    assert "./spark-submit.sh [spark-submit options] jobs/<job>.py [job options]" in helped.stdout
