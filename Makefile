@@ -78,5 +78,5 @@ clean:  ## remove build outputs (keeps .venv, .jars and your data)
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
 
 clean-home:  ## delete the local femo home (warehouse, metastore, landing, models, reports)
-	@home=$$(FEMO_CONF=$(FEMO_CONF) $(PY) -c "from femo.settings import load_settings; import os; print(load_settings(os.environ['FEMO_CONF']).home)"); \
+	@home=$$($(PY) -m femo.settings --get home); \
 	echo "removing $$home"; rm -rf "$$home"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -293,3 +294,37 @@ def flatten(settings: Settings) -> dict[str, Any]:
 
     walk("", settings.model_dump())
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m femo.settings [--conf F] [--set k=v] [--get KEY]``: the effective settings."""
+    from femo.cli import base_parser
+
+    parser = base_parser("Print the effective settings (after file, environment and --set).")
+    parser.add_argument("--get", metavar="KEY", help="print only this dotted key's value")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.conf, args.overrides)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    values = flatten(settings)
+    derived = {"warehouse_dir": settings.warehouse_dir, "metastore_dir": settings.metastore_dir,
+               "landing_dir": settings.landing_dir, "models_dir": settings.models_dir,
+               "reports_dir": settings.reports_dir}
+    if args.get:
+        if args.get in values:
+            value = values[args.get]
+        elif args.get in derived:
+            value = derived[args.get]
+        else:
+            print(f"error: no setting {args.get}", file=sys.stderr)
+            return 2
+        print("" if value is None else value)
+        return 0
+    print(yaml.safe_dump({**values, **derived}, sort_keys=False).rstrip())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
