@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from string import Template
 from typing import TYPE_CHECKING
 
+from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from femo.errors import FemoError, MissingPrerequisiteError
-from femo.schemas import DIMENSION_TABLES, TableSpec
+from femo.schemas import DIMENSION_TABLES, INGEST_TABLES, SOURCES, TableSpec
 from femo.settings import Settings
-from femo.sql import run_sql
+from femo.sql import read_sql, run_sql, statement
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
+
+#: Every table init_catalog creates.
+ALL_TABLES: tuple[TableSpec, ...] = (*DIMENSION_TABLES, *INGEST_TABLES)
+
+#: What a source_id looks like: it becomes part of view names and partition paths.
+SOURCE_ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 #: Seed queries (``sql/seed/*.sql``) merged into the dimension tables by :func:`init_catalog`.
 SEEDS: dict[str, str] = {"emotions": "seed/emotions", "sources": "seed/sources"}
@@ -184,12 +193,53 @@ def merge_rows(
         changed.unpersist()
 
 
+def register_source(spark: SparkSession, database: str, source_id: str, kind: str,
+                    url: str | None = None) -> bool:
+    """Add ``source_id`` to ``sources`` if it is not there yet; True when it was added.
+
+    Raises:
+        FemoError: ``source_id`` is not a slug (it names views and partitions).
+    """
+    if not SOURCE_ID.match(source_id):
+        raise FemoError(f"source name {source_id!r} must match {SOURCE_ID.pattern} "
+                        "(lower-case letters, digits, underscores)")
+    table = f"{database}.{SOURCES.name}"
+    if not spark.table(table).where(F.col("source_id") == source_id).isEmpty():
+        return False
+    row = spark.createDataFrame(
+        [(source_id, source_id, kind, url, None, "registered by ingest")],
+        "source_id string, name string, kind string, url string, licence string, notes string",
+    )
+    merge_rows(spark, SOURCES, database, row, SEED_INSERT_DEFAULTS["sources"])
+    return True
+
+
+def refresh_views(spark: SparkSession, database: str) -> list[str]:
+    """(Re)create ``all_images`` and one ``images_<source_id>`` view per image source.
+    Views live in the metastore only: no Delta commit."""
+    spark.catalog.setCurrentDatabase(database)
+    run_sql(spark, "views/all_images")
+    template = Template(statement(read_sql("views/images_by_source")))
+    names = ["all_images"]
+    for row in run_sql(spark, "sources_with_images").collect():
+        if SOURCE_ID.match(row.source_id):  # seeded or registered ids: always slugs
+            spark.sql(template.substitute(source=row.source_id))
+            names.append(f"images_{row.source_id}")
+    return names
+
+
+def label_names(spark: SparkSession, database: str) -> dict[str, int]:
+    """Every label name a source may use (lower case) and its emotion id."""
+    spark.catalog.setCurrentDatabase(database)
+    return {r.label: r.emotion_id for r in run_sql(spark, "label_names").collect()}
+
+
 def init_catalog(spark: SparkSession, settings: Settings) -> CatalogSummary:
-    """Create the database and dimension tables and seed them. Safe to run any number of times:
-    a re-run commits nothing."""
+    """Create the database and tables, seed the dimensions and create the views. Safe to run
+    any number of times: a re-run commits nothing."""
     use_database(spark, settings)
     database = settings.catalog.database
-    outcomes = {spec.name: ensure_table(spark, spec, database) for spec in DIMENSION_TABLES}
+    outcomes = {spec.name: ensure_table(spark, spec, database) for spec in ALL_TABLES}
     merged = {
         spec.name: merge_rows(
             spark, spec, database, run_sql(spark, SEEDS[spec.name]),
@@ -197,6 +247,7 @@ def init_catalog(spark: SparkSession, settings: Settings) -> CatalogSummary:
         )
         for spec in DIMENSION_TABLES
     }
+    refresh_views(spark, database)
     rows = {spec.name: spark.table(f"{database}.{spec.name}").count() for spec in DIMENSION_TABLES}
     return CatalogSummary(
         database=database,

@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 
 from pyspark.sql.types import (
     ArrayType,
+    BinaryType,
     DataType,
+    DoubleType,
     IntegerType,
+    LongType,
     StringType,
     StructField,
     StructType,
@@ -67,5 +70,72 @@ SOURCES = TableSpec(
     ]),
 )
 
+_ORIGIN = (
+    col("origin", StringType(), "the listed file this row came from (a CSV for fer_csv rows)",
+        nullable=False),
+    col("origin_size", LongType(), "size of the origin file in bytes when read"),
+    col("origin_modified_at", TimestampType(), "modification time of the origin file when read"),
+)
+_RUN = (
+    col("run_id", StringType(), "the ingest run that wrote the row"),
+)
+
+#: Facts measured from an image's pixels, in the order the ingest transform produces them.
+IMAGE_FACTS = StructType([
+    col("image_id", StringType(), "sha256 of the bytes (hex); equal bytes, equal id"),
+    col("format", StringType(), "format sniffed from the bytes: jpeg, png, gif, bmp, webp, tiff"),
+    col("height", IntegerType(), "pixels"),
+    col("width", IntegerType(), "pixels"),
+    col("channels", IntegerType(), "decoded channels: 1, 3 or 4"),
+    col("color_space", StringType(), "grayscale (incl. 3 equal channels) or color"),
+    col("aspect_ratio", DoubleType(), "width / height"),
+    col("file_size_bytes", LongType(), "size of the image bytes"),
+    col("brightness", DoubleType(), "mean gray level, 0-255"),
+    col("contrast", DoubleType(), "standard deviation of the gray levels"),
+    col("sharpness", DoubleType(), "variance of the Laplacian of the gray image"),
+    col("phash", LongType(), "64-bit DCT perceptual hash; near-duplicates differ in few bits"),
+])
+
+IMAGES = TableSpec(
+    name="images",
+    comment="One row per ingested image file, with its bytes and measured metadata.",
+    key=("source", "path"),
+    partition_by=("source",),
+    schema=StructType([
+        col("source", StringType(), "source_id in sources", nullable=False),
+        col("path", StringType(), "where the image was read (file URI, or CSV URI#line=N)",
+            nullable=False),
+        col("label", StringType(), "label as the source wrote it (folder name, CSV value)"),
+        col("label_id", IntegerType(), "emotion_id the label maps to"),
+        col("split", StringType(), "train, test, val or unsplit"),
+        *IMAGE_FACTS.fields,
+        col("content", BinaryType(), "the image bytes, so crops are reproducible from the table"),
+        *_ORIGIN,
+        col("ingested_at", TimestampType(), "when the row was written"),
+        *_RUN,
+    ]),
+)
+
+QUARANTINE = TableSpec(
+    name="quarantine",
+    comment="Every input femo rejected, with a machine-readable reason and a detail.",
+    key=("source", "path"),
+    schema=StructType([
+        col("source", StringType(), "source_id in sources", nullable=False),
+        col("path", StringType(), "the rejected file (or CSV URI#line=N)", nullable=False),
+        col("reason", StringType(), "machine-readable reason, e.g. truncated, unknown_label",
+            nullable=False),
+        col("detail", StringType(), "what exactly was wrong"),
+        col("label", StringType(), "label as the source wrote it, if any"),
+        col("split", StringType(), "split as found, if any"),
+        *_ORIGIN,
+        col("seen_at", TimestampType(), "when the rejection was recorded"),
+        *_RUN,
+    ]),
+)
+
 #: Dimension tables created by ``jobs/init_catalog.py``.
 DIMENSION_TABLES: tuple[TableSpec, ...] = (EMOTIONS, SOURCES)
+
+#: Tables written by ``jobs/ingest_images.py``.
+INGEST_TABLES: tuple[TableSpec, ...] = (IMAGES, QUARANTINE)

@@ -92,6 +92,26 @@ class CatalogSettings(_Section):
     )
 
 
+class IngestSettings(_Section):
+    """Guards and tuning of ``jobs/ingest_images.py``."""
+
+    max_pixels: int = Field(
+        40_000_000, ge=1, description="Decompression-bomb guard, checked from the header."
+    )
+    min_side: int = Field(8, ge=1, description="Smaller images (e.g. 1x1) are quarantined.")
+    max_file_bytes: int = Field(
+        50_000_000, ge=1, description="Larger files are quarantined without being read."
+    )
+    grayscale_tolerance: int = Field(
+        2, ge=0, le=255, description="Max channel difference for a colour image to count as gray."
+    )
+    open_cost_bytes: int = Field(
+        8192, ge=1,
+        description="spark.sql.files.openCostInBytes for image scans: small packs many small "
+        "files into one task.",
+    )
+
+
 class Settings(_Section):
     """All femo settings. Mirrors ``conf/local.yaml`` key for key."""
 
@@ -101,6 +121,7 @@ class Settings(_Section):
     data_dir: str | None = Field(None, description="Where raw datasets (FER-2013, ...) are found.")
     spark: SparkSettings = Field(default_factory=SparkSettings)  # type: ignore[arg-type]
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)  # type: ignore[arg-type]
+    ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
 
     # Derived locations -------------------------------------------------------------------
     def _under_home(self, name: str) -> str:

@@ -1,0 +1,57 @@
+"""Ingest an image collection into femo.images; rejected inputs go to femo.quarantine.
+
+Layouts: folders (<root>/<label>/* or <root>/<split>/<label>/*) and fer_csv (fer2013.csv).
+Re-running on the same input writes nothing; new files are ingested, known ones skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+
+from femo.catalog import init_catalog, label_names, refresh_views, register_source
+from femo.images import Limits
+from femo.ingest import LAYOUTS, InspectOptions, ingest
+from femo.job import Job
+from femo.layout import SPLIT_FROM
+
+#: The sources table's kind for each layout.
+KIND = {"folders": "image_folders", "fer_csv": "fer_csv"}
+
+
+class IngestImages(Job):
+    """``./spark-submit.sh jobs/ingest_images.py --source NAME --path PATH``"""
+
+    description = __doc__
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--source", required=True, help="source id, e.g. fer2013")
+        parser.add_argument("--path", required=True, help="collection root, or the CSV file")
+        parser.add_argument("--layout", choices=LAYOUTS, default="folders")
+        parser.add_argument("--split-from", choices=SPLIT_FROM, default=None,
+                            help="path (folders default), usage (fer_csv default) or none")
+        parser.add_argument("--strict", action="store_true",
+                            help="exit 1 when anything was quarantined")
+
+    def run(self, args: argparse.Namespace) -> int:
+        spark, settings = self.spark, self.settings
+        database = settings.catalog.database
+        split_from = args.split_from or ("usage" if args.layout == "fer_csv" else "path")
+        init_catalog(spark, settings)
+        register_source(spark, database, args.source, KIND[args.layout], args.path)
+        guards = settings.ingest
+        spark.conf.set("spark.sql.files.openCostInBytes", str(guards.open_cost_bytes))
+        options = InspectOptions(
+            root=args.path, split_from=split_from, labels=label_names(spark, database),
+            limits=Limits(guards.max_pixels, guards.min_side, guards.grayscale_tolerance),
+        )
+        summary = ingest(spark, database, args.source, args.path, args.layout, options,
+                         guards.max_file_bytes, run_id=uuid.uuid4().hex)
+        refresh_views(spark, database)
+        self.say(summary.line())
+        return 1 if args.strict and summary.quarantined else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(IngestImages.main(prog="jobs/ingest_images.py"))
