@@ -64,6 +64,7 @@ test: setup  ## run the test suite
 
 lint:  ## ruff over everything
 	$(VENV)/bin/ruff check femo jobs tests benchmarks
+	$(VENV)/bin/ruff format --check femo jobs tests benchmarks
 
 typecheck:  ## mypy --strict over femo/
 	$(VENV)/bin/mypy

@@ -62,9 +62,7 @@ class CatalogSummary:
     def line(self) -> str:
         """One-line summary for the job's output."""
         counts = ", ".join(f"{name} {n}" for name, n in self.rows.items())
-        seeded = ", ".join(
-            f"{name} +{m.inserted} ~{m.updated}" for name, m in self.merged.items()
-        )
+        seeded = ", ".join(f"{name} +{m.inserted} ~{m.updated}" for name, m in self.merged.items())
         made = ", ".join(self.created) or "none"
         return f"database {self.database}: tables created {made}; seeded {seeded}; rows {counts}"
 
@@ -173,9 +171,7 @@ def merge_rows(
         condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.key)
         values: dict[str, str | Column] = {c: f"s.`{c}`" for c in columns}
         inserts: dict[str, str | Column] = {**values, **(insert_defaults or {})}
-        updates: dict[str, str | Column] = {
-            c: v for c, v in values.items() if c not in spec.key
-        }
+        updates: dict[str, str | Column] = {c: v for c, v in values.items() if c not in spec.key}
         table = DeltaTable.forName(spark, qualified)
         (
             table.alias("t")
@@ -193,16 +189,19 @@ def merge_rows(
         changed.unpersist()
 
 
-def register_source(spark: SparkSession, database: str, source_id: str, kind: str,
-                    url: str | None = None) -> bool:
+def register_source(
+    spark: SparkSession, database: str, source_id: str, kind: str, url: str | None = None
+) -> bool:
     """Add ``source_id`` to ``sources`` if it is not there yet; True when it was added.
 
     Raises:
         FemoError: ``source_id`` is not a slug (it names views and partitions).
     """
     if not SOURCE_ID.match(source_id):
-        raise FemoError(f"source name {source_id!r} must match {SOURCE_ID.pattern} "
-                        "(lower-case letters, digits, underscores)")
+        raise FemoError(
+            f"source name {source_id!r} must match {SOURCE_ID.pattern} "
+            "(lower-case letters, digits, underscores)"
+        )
     table = f"{database}.{SOURCES.name}"
     if not spark.table(table).where(F.col("source_id") == source_id).isEmpty():
         return False
@@ -242,7 +241,10 @@ def init_catalog(spark: SparkSession, settings: Settings) -> CatalogSummary:
     outcomes = {spec.name: ensure_table(spark, spec, database) for spec in ALL_TABLES}
     merged = {
         spec.name: merge_rows(
-            spark, spec, database, run_sql(spark, SEEDS[spec.name]),
+            spark,
+            spec,
+            database,
+            run_sql(spark, SEEDS[spec.name]),
             SEED_INSERT_DEFAULTS.get(spec.name),
         )
         for spec in DIMENSION_TABLES

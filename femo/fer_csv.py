@@ -53,8 +53,9 @@ def parse_line(line: str) -> FerRow | Rejection:
         return Rejection(LABEL_OUT_OF_RANGE, f"emotion {label!r} is not an id 0-{MAX_LABEL}")
     split = USAGE_SPLITS.get(usage.lower())
     if split is None:
-        return Rejection(UNKNOWN_USAGE, f"Usage {usage!r} is not Training, PublicTest or "
-                                        "PrivateTest")
+        return Rejection(
+            UNKNOWN_USAGE, f"Usage {usage!r} is not Training, PublicTest or " "PrivateTest"
+        )
     values = pixels.split()
     if len(values) != SIDE * SIDE:
         return Rejection(BAD_PIXEL_COUNT, f"{len(values)} pixel values, expected {SIDE * SIDE}")

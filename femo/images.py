@@ -33,11 +33,26 @@ FILE_TOO_LARGE: Final = "file_too_large"
 
 #: Formats OpenCV decodes, by Pillow's name for them, and the name femo stores.
 FORMATS: Final[dict[str, str]] = {
-    "JPEG": "jpeg", "PNG": "png", "GIF": "gif", "BMP": "bmp", "WEBP": "webp", "TIFF": "tiff",
+    "JPEG": "jpeg",
+    "PNG": "png",
+    "GIF": "gif",
+    "BMP": "bmp",
+    "WEBP": "webp",
+    "TIFF": "tiff",
     "PPM": "pnm",
 }
 
 Pixels = npt.NDArray[Any]
+
+#: Leading bytes of the formats above: a file that has one but no readable header is truncated.
+_SIGNATURES: Final = (
+    b"\xff\xd8\xff",
+    b"\x89PNG\r\n\x1a\n",
+    b"GIF87a",
+    b"GIF89a",
+    b"II*\x00",
+    b"MM\x00*",
+)
 
 GRAYSCALE: Final = "grayscale"
 COLOR: Final = "color"
@@ -107,6 +122,12 @@ def sniff(data: bytes) -> tuple[str, int, int] | Rejection:
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
         if isinstance(exc, Image.DecompressionBombError):
             return Rejection(TOO_MANY_PIXELS, str(exc).split(" pixels")[0])
+        if data.startswith(_SIGNATURES):
+            return Rejection(
+                TRUNCATED,
+                f"image signature {data[:4].hex()} but the header is cut"
+                f" short ({len(data)} bytes)",
+            )
         kind = "text" if _looks_like_text(data[:256]) else f"bytes {data[:8].hex()}"
         return Rejection(NOT_AN_IMAGE, f"no image signature; starts with {kind}")
     except (OSError, ValueError, SyntaxError) as exc:  # a header Pillow recognises but cannot read
@@ -175,8 +196,9 @@ def inspect_image(data: bytes, limits: Limits | None = None) -> ImageFacts | Rej
         return sniffed
     fmt, width, height = sniffed
     if width * height > limits.max_pixels:
-        return Rejection(TOO_MANY_PIXELS,
-                         f"{width}x{height} = {width * height} pixels > {limits.max_pixels}")
+        return Rejection(
+            TOO_MANY_PIXELS, f"{width}x{height} = {width * height} pixels > {limits.max_pixels}"
+        )
     if min(width, height) < limits.min_side:
         return Rejection(TOO_SMALL, f"{width}x{height} is under {limits.min_side} px a side")
     if not _complete(fmt, data):
@@ -185,8 +207,10 @@ def inspect_image(data: bytes, limits: Limits | None = None) -> ImageFacts | Rej
     if pixels is None or pixels.size == 0:
         return Rejection(UNDECODABLE, f"OpenCV could not decode this {fmt}")
     if pixels.shape[0] != height or pixels.shape[1] != width:
-        return Rejection(UNDECODABLE, f"header says {width}x{height}, pixels are "
-                                      f"{pixels.shape[1]}x{pixels.shape[0]}")
+        return Rejection(
+            UNDECODABLE,
+            f"header says {width}x{height}, pixels are " f"{pixels.shape[1]}x{pixels.shape[0]}",
+        )
     gray, channels, space = _gray_and_space(_to_uint8(pixels), limits.grayscale_tolerance)
     mean, std = cv2.meanStdDev(gray)
     _, edges = cv2.meanStdDev(cv2.Laplacian(gray, cv2.CV_64F))

@@ -20,9 +20,11 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import reduce
 from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     BinaryType,
@@ -35,35 +37,40 @@ from pyspark.sql.types import (
 )
 
 from femo.fer_csv import FerRow, is_header, parse_line
-from femo.images import FILE_TOO_LARGE, Limits, Rejection, inspect_image
+from femo.images import EMPTY_FILE, FILE_TOO_LARGE, Limits, Rejection, inspect_image
 from femo.layout import LabelMap, place, relative_path
 from femo.schemas import IMAGE_FACTS, IMAGES, QUARANTINE, TableSpec
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, SparkSession
 
 log = logging.getLogger(__name__)
 
 ACCEPTED: Final = "accepted"
+#: A listed file of which nothing could be read (unreadable, vanished since listing, or empty
+#: CSV): recorded, never dropped.
+UNREADABLE: Final = "unreadable"
 QUARANTINED: Final = "quarantined"
 LAYOUTS: Final = ("folders", "fer_csv")
 
 #: What the inspect transforms produce for every input: a status, and the columns of either
 #: table (those that do not apply are null).
-RESULT_SCHEMA: Final = StructType([
-    StructField("status", StringType(), False),
-    StructField("reason", StringType()),
-    StructField("detail", StringType()),
-    StructField("path", StringType(), False),
-    StructField("label", StringType()),
-    StructField("label_id", IntegerType()),
-    StructField("split", StringType()),
-    *IMAGE_FACTS.fields,
-    StructField("content", BinaryType()),
-    StructField("origin", StringType(), False),
-    StructField("origin_size", LongType()),
-    StructField("origin_modified_at", TimestampType()),
-])
+RESULT_SCHEMA: Final = StructType(
+    [
+        StructField("status", StringType(), False),
+        StructField("reason", StringType()),
+        StructField("detail", StringType()),
+        StructField("path", StringType(), False),
+        StructField("label", StringType()),
+        StructField("label_id", IntegerType()),
+        StructField("split", StringType()),
+        *IMAGE_FACTS.fields,
+        StructField("content", BinaryType()),
+        StructField("origin", StringType(), False),
+        StructField("origin_size", LongType()),
+        StructField("origin_modified_at", TimestampType()),
+    ]
+)
 RESULT_COLUMNS: Final = tuple(RESULT_SCHEMA.fieldNames())
 
 
@@ -79,8 +86,7 @@ class InspectOptions:
 
 def _record(base: dict[str, Any], outcome: Rejection | dict[str, Any]) -> dict[str, Any]:
     if isinstance(outcome, Rejection):
-        return {**base, "status": QUARANTINED, "reason": outcome.reason,
-                "detail": outcome.detail}
+        return {**base, "status": QUARANTINED, "reason": outcome.reason, "detail": outcome.detail}
     return {**base, **outcome, "status": ACCEPTED}
 
 
@@ -89,11 +95,10 @@ def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def inspect_one(
-    data: bytes, label: str, labels: LabelMap, limits: Limits
+    data: bytes, label_id: int | Rejection, limits: Limits
 ) -> Rejection | dict[str, Any]:
     """Label id and image facts of one file, or why it is rejected (label first: no decode for
     a file whose label is unknown)."""
-    label_id = labels.resolve(label)
     if isinstance(label_id, Rejection):
         return label_id
     facts = inspect_image(data, limits)
@@ -102,48 +107,65 @@ def inspect_one(
     return {"label_id": label_id, **facts.as_dict(), "content": data}
 
 
-def inspect_files_frame(frame: pd.DataFrame, options: InspectOptions,
-                        labels: LabelMap | None = None) -> pd.DataFrame:
+def inspect_files_frame(
+    frame: pd.DataFrame, options: InspectOptions, labels: LabelMap | None = None
+) -> pd.DataFrame:
     """Inspect files listed by ``binaryFile`` (path, modificationTime, length, content)."""
     labels = labels or LabelMap.from_names(options.labels)
     records = []
     for path, modified, length, content in zip(
         frame["path"], frame["modificationTime"], frame["length"], frame["content"], strict=True
     ):
-        base: dict[str, Any] = {"path": path, "origin": path, "origin_size": int(length),
-                                "origin_modified_at": modified}
+        base: dict[str, Any] = {
+            "path": path,
+            "origin": path,
+            "origin_size": int(length),
+            "origin_modified_at": modified,
+        }
         placed = place(relative_path(path, options.root), options.split_from)
         if isinstance(placed, Rejection):
             records.append(_record(base, placed))
             continue
         base.update(label=placed.label, split=placed.split)
-        records.append(_record(base, inspect_one(bytes(content), placed.label, labels,
-                                                 options.limits)))
+        records.append(
+            _record(base, inspect_one(bytes(content), labels.resolve(placed.label), options.limits))
+        )
     return _frame(records)
 
 
-def inspect_csv_frame(frame: pd.DataFrame, options: InspectOptions,
-                      labels: LabelMap | None = None) -> pd.DataFrame:
+def inspect_csv_frame(
+    frame: pd.DataFrame, options: InspectOptions, labels: LabelMap | None = None
+) -> pd.DataFrame:
     """Inspect lines of a FER-2013 CSV (line, line_no, origin, origin_size, origin_modified_at).
 
     The header line is dropped; every other line becomes an image or a quarantine row whose
     path is ``<csv>#line=<n>`` (1-based, the header being line 1).
     """
-    labels = labels or LabelMap.from_names(options.labels)
+    del labels  # FER-2013 rows carry emotion ids, not names
     records = []
     for line, line_no, origin, size, modified in zip(
-        frame["line"], frame["line_no"], frame["origin"], frame["origin_size"],
-        frame["origin_modified_at"], strict=True,
+        frame["line"],
+        frame["line_no"],
+        frame["origin"],
+        frame["origin_size"],
+        frame["origin_modified_at"],
+        strict=True,
     ):
         if line_no == 0 and is_header(line):
             continue
-        base: dict[str, Any] = {"path": f"{origin}#line={int(line_no) + 1}", "origin": origin,
-                                "origin_size": int(size), "origin_modified_at": modified}
+        base: dict[str, Any] = {
+            "path": f"{origin}#line={int(line_no) + 1}",
+            "origin": origin,
+            "origin_size": int(size),
+            "origin_modified_at": modified,
+        }
         parsed = parse_line(line)
         if isinstance(parsed, FerRow):
             base.update(label=parsed.label, split=parsed.split)
-            outcome: Rejection | dict[str, Any] = inspect_one(parsed.png, parsed.label, labels,
-                                                              options.limits)
+            # FER-2013's numeric labels are femo's emotion ids by design.
+            outcome: Rejection | dict[str, Any] = inspect_one(
+                parsed.png, parsed.emotion_id, options.limits
+            )
         else:
             outcome = parsed
         records.append(_record(base, outcome))
@@ -175,47 +197,102 @@ _FINGERPRINT: Final = ("origin", "origin_size", "origin_modified_at")
 
 def list_files(spark: SparkSession, root: str) -> DataFrame:
     """Every file under ``root`` (recursively) as origin, origin_size, origin_modified_at;
-    no content is read."""
-    return (
-        spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(root)
-        .select(F.col("path").alias("origin"), F.col("length").alias("origin_size"),
-                F.col("modificationTime").alias("origin_modified_at"))
+    no content is read.
+
+    Spark's file scans leave out zero-byte files, so the scan's listing is completed from the
+    file index (``inputFiles``); those files get size 0 and modification time 0, a stable
+    fingerprint, so a re-run skips them like any known file.
+    """
+    files = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(root)
+    scanned = files.select(
+        F.col("path").alias("origin"),
+        F.col("length").alias("origin_size"),
+        F.col("modificationTime").alias("origin_modified_at"),
     )
+    # The index writes local files as file:///x, the scan as file:/x.
+    indexed = spark.createDataFrame([(p,) for p in files.inputFiles()], "origin string").select(
+        F.regexp_replace("origin", "^file:///", "file:/").alias("origin")
+    )
+    empty = indexed.join(scanned, "origin", "left_anti").select(
+        "origin",
+        F.lit(0).cast("long").alias("origin_size"),
+        F.timestamp_seconds(F.lit(0)).alias("origin_modified_at"),
+    )
+    return scanned.unionByName(empty)
 
 
 def known_origins(spark: SparkSession, database: str, source: str) -> DataFrame:
     """Fingerprints of every origin already in ``images`` or ``quarantine`` for ``source``."""
     frames = [
-        spark.table(f"{database}.{spec.name}").where(F.col("source") == source)
+        spark.table(f"{database}.{spec.name}")
+        .where(F.col("source") == source)
         .select(*_FINGERPRINT)
         for spec in (IMAGES, QUARANTINE)
     ]
     return frames[0].unionByName(frames[1]).distinct()
 
 
-def too_large_rows(new: DataFrame, max_file_bytes: int) -> DataFrame:
-    """Quarantine results for listed files over the size cap (never read)."""
-    big = new.where(F.col("origin_size") > max_file_bytes)
+def origin_rejections(origins: DataFrame, reason: str, detail: Column) -> DataFrame:
+    """Quarantine results for whole listed files (``origins``: the listing's columns)."""
     columns = {name: F.lit(None).cast(RESULT_SCHEMA[name].dataType) for name in RESULT_COLUMNS}
     columns.update(
-        status=F.lit(QUARANTINED), reason=F.lit(FILE_TOO_LARGE),
-        detail=F.format_string(f"%d bytes > {max_file_bytes}", F.col("origin_size")),
-        path=F.col("origin"), origin=F.col("origin"), origin_size=F.col("origin_size"),
+        status=F.lit(QUARANTINED),
+        reason=F.lit(reason),
+        detail=detail,
+        path=F.col("origin"),
+        origin=F.col("origin"),
+        origin_size=F.col("origin_size"),
         origin_modified_at=F.col("origin_modified_at"),
     )
-    return big.select(*[columns[name].alias(name) for name in RESULT_COLUMNS])
+    return origins.select(*[columns[name].alias(name) for name in RESULT_COLUMNS])
 
 
-def read_new_files(spark: SparkSession, root: str, new: DataFrame, max_file_bytes: int,
-                   since: Any) -> DataFrame:
+def _readable(max_file_bytes: int) -> Column:
+    """Listed files worth reading: not empty, not over the size cap."""
+    return (F.col("origin_size") > 0) & (F.col("origin_size") <= max_file_bytes)
+
+
+def unreadable_rows(new: DataFrame, max_file_bytes: int) -> DataFrame:
+    """Quarantine results for listed files judged by their size alone, never read: empty ones
+    and those over the size cap."""
+    empty = origin_rejections(new.where(F.col("origin_size") == 0), EMPTY_FILE, F.lit("0 bytes"))
+    big = origin_rejections(
+        new.where(F.col("origin_size") > max_file_bytes),
+        FILE_TOO_LARGE,
+        F.format_string(f"%d bytes > {max_file_bytes}", F.col("origin_size")),
+    )
+    return empty.unionByName(big)
+
+
+def unread_rows(new: DataFrame, results: DataFrame, max_file_bytes: int) -> DataFrame:
+    """Quarantine results for readable-looking new files that produced no result at all: the
+    scan skipped them (unreadable, or gone since the listing) or, for a CSV, it held no line."""
+    unread = new.where(_readable(max_file_bytes)).join(
+        results.select("origin").distinct(), "origin", "left_anti"
+    )
+    return origin_rejections(
+        unread, UNREADABLE, F.lit("nothing could be read from it (unreadable, gone or empty)")
+    )
+
+
+def read_new_files(
+    spark: SparkSession, root: str, new: DataFrame, max_file_bytes: int, since: Any
+) -> DataFrame:
     """Content of the new files only. ``length`` and ``modificationTime`` filters are pushed
     into the ``binaryFile`` scan, so old and oversized files are not read."""
-    wanted = new.where(F.col("origin_size") <= max_file_bytes).select(
-        F.col("origin").alias("path"), F.col("origin_size").alias("length"),
+    wanted = new.where(_readable(max_file_bytes)).select(
+        F.col("origin").alias("path"),
+        F.col("origin_size").alias("length"),
         F.col("origin_modified_at").alias("modificationTime"),
     )
     scan = (
-        spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(root)
+        spark.read.format("binaryFile")
+        .option("recursiveFileLookup", "true")
+        # A file that cannot be read must not fail the run: it is skipped here and recorded
+        # as unreadable by unread_rows.
+        .option("ignoreCorruptFiles", "true")
+        .option("ignoreMissingFiles", "true")
+        .load(root)
         .where((F.col("length") <= max_file_bytes) & (F.col("modificationTime") >= since))
     )
     return scan.join(F.broadcast(wanted), ["path", "length", "modificationTime"], "left_semi")
@@ -224,23 +301,32 @@ def read_new_files(spark: SparkSession, root: str, new: DataFrame, max_file_byte
 def read_csv_lines(spark: SparkSession, origin: Any) -> DataFrame:
     """Lines of one CSV (``origin``: a row of the listing) with their 0-based line numbers
     (stable: file order) and the origin's fingerprint."""
-    lines = spark.read.text(origin.origin)
+    lines = (
+        spark.read.option("ignoreCorruptFiles", "true")
+        .option("ignoreMissingFiles", "true")
+        .text(origin.origin)
+    )
     numbered = lines.rdd.zipWithIndex().map(lambda pair: (pair[0][0], pair[1]))
     return spark.createDataFrame(numbered, "line string, line_no long").select(
-        "line", "line_no", F.lit(origin.origin).alias("origin"),
+        "line",
+        "line_no",
+        F.lit(origin.origin).alias("origin"),
         F.lit(origin.origin_size).alias("origin_size"),
         F.lit(origin.origin_modified_at).cast("timestamp").alias("origin_modified_at"),
     )
 
 
-def table_rows(results: DataFrame, spec: TableSpec, status: str, source: str,
-               run_id: str) -> DataFrame:
+def table_rows(
+    results: DataFrame, spec: TableSpec, status: str, source: str, run_id: str
+) -> DataFrame:
     """Results of one status shaped as rows of ``spec``."""
     stamp = "ingested_at" if spec is IMAGES else "seen_at"
     extra = {"source": F.lit(source), "run_id": F.lit(run_id), stamp: F.current_timestamp()}
     return results.where(F.col("status") == status).select(
-        *[(extra[f.name] if f.name in extra else F.col(f.name)).cast(f.dataType).alias(f.name)
-          for f in spec.schema.fields]
+        *[
+            (extra[f.name] if f.name in extra else F.col(f.name)).cast(f.dataType).alias(f.name)
+            for f in spec.schema.fields
+        ]
     )
 
 
@@ -250,7 +336,8 @@ def upsert(spark: SparkSession, spec: TableSpec, database: str, rows: DataFrame)
 
     condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.key)
     (
-        DeltaTable.forName(spark, f"{database}.{spec.name}").alias("t")
+        DeltaTable.forName(spark, f"{database}.{spec.name}")
+        .alias("t")
         .merge(rows.alias("s"), condition)
         .whenMatchedUpdateAll()
         .whenNotMatchedInsertAll()
@@ -266,8 +353,9 @@ def delete_keys(spark: SparkSession, spec: TableSpec, database: str, keys: DataF
     if spark.table(table).join(keys, list(spec.key), "left_semi").isEmpty():
         return
     condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.key)
-    DeltaTable.forName(spark, table).alias("t").merge(keys.alias("s"), condition) \
-        .whenMatchedDelete().execute()
+    DeltaTable.forName(spark, table).alias("t").merge(
+        keys.alias("s"), condition
+    ).whenMatchedDelete().execute()
 
 
 @dataclass
@@ -284,12 +372,20 @@ class IngestSummary:
         """``accepted N, quarantined M (reason k, ...), skipped K already ingested``"""
         reasons = ", ".join(f"{r} {n}" for r, n in sorted(self.quarantined.items()))
         total = sum(self.quarantined.values())
-        return (f"{self.source}: accepted {self.accepted}, quarantined {total}"
-                f"{f' ({reasons})' if reasons else ''}, skipped {self.skipped} already ingested")
+        return (
+            f"{self.source}: accepted {self.accepted}, quarantined {total}"
+            f"{f' ({reasons})' if reasons else ''}, skipped {self.skipped} already ingested"
+        )
 
 
-def write_results(spark: SparkSession, results: DataFrame, database: str, source: str,
-                  run_id: str, summary: IngestSummary) -> None:
+def write_results(
+    spark: SparkSession,
+    results: DataFrame,
+    database: str,
+    source: str,
+    run_id: str,
+    summary: IngestSummary,
+) -> None:
     """Commit a run's results and count them into ``summary``."""
     counts = results.groupBy("status", "reason").count().collect()
     for row in counts:
@@ -307,40 +403,53 @@ def write_results(spark: SparkSession, results: DataFrame, database: str, source
         delete_keys(spark, IMAGES, database, rejected.select(*IMAGES.key))
 
 
-def ingest(spark: SparkSession, database: str, source: str, root: str, layout: str,
-           options: InspectOptions, max_file_bytes: int, run_id: str) -> IngestSummary:
-    """Ingest the collection at ``root`` for ``source``; see the module docstring."""
-    from pyspark import StorageLevel
+def ingest(
+    spark: SparkSession,
+    database: str,
+    source: str,
+    root: str,
+    layout: str,
+    options: InspectOptions,
+    max_file_bytes: int,
+    run_id: str,
+) -> IngestSummary:
+    """Ingest the collection at ``root`` for ``source``; see the module docstring.
 
+    The new files and the results are materialised with ``localCheckpoint``: their plans read
+    ``images`` and ``quarantine``, and a cached plan would be recomputed against the tables as
+    this very run changes them (the files it just wrote would no longer look new).
+    """
     summary = IngestSummary(source)
-    listing = list_files(spark, root).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        summary.listed = listing.count()
-        new = listing.join(known_origins(spark, database, source), list(_FINGERPRINT),
-                           "left_anti").persist(StorageLevel.MEMORY_AND_DISK)
-        fresh = new.count()
-        summary.skipped = summary.listed - fresh
-        log.info("%s: %d files listed, %d new", source, summary.listed, fresh)
-        if not fresh:
-            return summary
-        parts = [too_large_rows(new, max_file_bytes)]
-        if layout == "folders":
-            since = new.agg(F.min("origin_modified_at")).first()[0]  # type: ignore[index]
-            files = read_new_files(spark, root, new, max_file_bytes, since)
-            parts.append(files.transform(inspect_with(inspect_files_frame, options)))
-        else:
-            for origin in new.where(F.col("origin_size") <= max_file_bytes).collect():
-                lines = read_csv_lines(spark, origin)
-                parts.append(lines.transform(inspect_with(inspect_csv_frame, options)))
-        results = parts[0]
-        for part in parts[1:]:
-            results = results.unionByName(part)
-        results = results.persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            write_results(spark, results, database, source, run_id, summary)
-        finally:
-            results.unpersist()
-        new.unpersist()
-    finally:
-        listing.unpersist()
+    listing = list_files(spark, root)
+    new = listing.join(
+        known_origins(spark, database, source), list(_FINGERPRINT), "left_anti"
+    ).localCheckpoint()
+    fresh = new.count()
+    summary.listed = listing.count()
+    summary.skipped = summary.listed - fresh
+    log.info("%s: %d files listed, %d new", source, summary.listed, fresh)
+    if not fresh:
+        return summary
+    if layout == "folders":
+        since = new.agg(F.min("origin_modified_at")).first()[0]  # type: ignore[index]
+        files = read_new_files(spark, root, new, max_file_bytes, since)
+        inspected = files.transform(inspect_with(inspect_files_frame, options))
+    else:
+        csvs = new.where(_readable(max_file_bytes)).collect()
+        frames = [
+            read_csv_lines(spark, origin).transform(inspect_with(inspect_csv_frame, options))
+            for origin in csvs
+        ]
+        inspected = (
+            reduce(DataFrame.unionByName, frames)
+            if frames
+            else spark.createDataFrame([], RESULT_SCHEMA)
+        )
+    inspected = inspected.localCheckpoint()
+    results = (
+        inspected.unionByName(unreadable_rows(new, max_file_bytes))
+        .unionByName(unread_rows(new, inspected, max_file_bytes))
+        .localCheckpoint()
+    )
+    write_results(spark, results, database, source, run_id, summary)
     return summary

@@ -18,15 +18,23 @@ UNSPLIT: Final = "unsplit"
 
 #: Folder names (lower case) that name a split, and the split they name.
 SPLIT_NAMES: Final[dict[str, str]] = {
-    "train": TRAIN, "training": TRAIN,
-    "test": TEST, "testing": TEST, "publictest": TEST, "privatetest": TEST,
-    "val": VAL, "valid": VAL, "validation": VAL,
+    "train": TRAIN,
+    "training": TRAIN,
+    "test": TEST,
+    "testing": TEST,
+    "publictest": TEST,
+    "privatetest": TEST,
+    "val": VAL,
+    "valid": VAL,
+    "validation": VAL,
 }
 
 #: FER-2013 CSV ``Usage`` values. Both official test halves are ``test``, as in the Kaggle
 #: folder copy, whose ``test/`` holds PublicTest_* and PrivateTest_* files.
 USAGE_SPLITS: Final[dict[str, str]] = {
-    "training": TRAIN, "publictest": TEST, "privatetest": TEST,
+    "training": TRAIN,
+    "publictest": TEST,
+    "privatetest": TEST,
 }
 
 NO_LABEL: Final = "no_label"
@@ -46,9 +54,9 @@ class Placement:
 def _plain(path: str) -> str:
     """A path without a local ``file:`` scheme, so Spark's URIs and user paths compare."""
     if path.startswith("file://"):
-        return path[len("file://"):]
+        return path[len("file://") :]
     if path.startswith("file:"):
-        return path[len("file:"):]
+        return path[len("file:") :]
     return path
 
 
@@ -56,7 +64,7 @@ def relative_path(path: str, root: str) -> str:
     """``path`` relative to ``root`` (both plain paths or URIs of the same scheme)."""
     plain, base = _plain(path), _plain(root).rstrip("/")
     if plain.startswith(base + "/"):
-        return plain[len(base) + 1:]
+        return plain[len(base) + 1 :]
     return plain.rsplit("/", 1)[-1] if base == plain else plain
 
 
@@ -75,12 +83,15 @@ def place(relative: str, split_from: str) -> Placement | Rejection:
     if len(folders) == 1:
         return Placement(folders[0], UNSPLIT)
     if len(folders) > 2:
-        return Rejection(UNEXPECTED_LAYOUT,
-                         f"{relative}: expected <label>/<file> or <split>/<label>/<file>")
+        return Rejection(
+            UNEXPECTED_LAYOUT, f"{relative}: expected <label>/<file> or <split>/<label>/<file>"
+        )
     split = SPLIT_NAMES.get(folders[0].lower())
     if split is None:
-        return Rejection(UNKNOWN_SPLIT, f"folder {folders[0]!r} names no split "
-                                        f"({', '.join(sorted(set(SPLIT_NAMES)))})")
+        return Rejection(
+            UNKNOWN_SPLIT,
+            f"folder {folders[0]!r} names no split " f"({', '.join(sorted(set(SPLIT_NAMES)))})",
+        )
     return Placement(folders[1], split)
 
 

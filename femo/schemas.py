@@ -45,93 +45,125 @@ EMOTIONS = TableSpec(
     name="emotions",
     comment="Emotion classes in FER-2013 order plus contempt; every source maps its labels here.",
     key=("emotion_id",),
-    schema=StructType([
-        col("emotion_id", IntegerType(), "FER-2013 class id (0-6), 7 = contempt", nullable=False),
-        col("name", StringType(), "canonical lower-case name", nullable=False),
-        col("synonyms", ArrayType(StringType(), False),
-            "lower-case label names that datasets use for this emotion, the name included"),
-        col("valence", StringType(), "positive, negative or neutral"),
-    ]),
+    schema=StructType(
+        [
+            col(
+                "emotion_id", IntegerType(), "FER-2013 class id (0-6), 7 = contempt", nullable=False
+            ),
+            col("name", StringType(), "canonical lower-case name", nullable=False),
+            col(
+                "synonyms",
+                ArrayType(StringType(), False),
+                "lower-case label names that datasets use for this emotion, the name included",
+            ),
+            col("valence", StringType(), "positive, negative or neutral"),
+        ]
+    ),
 )
 
 SOURCES = TableSpec(
     name="sources",
     comment="Where data comes from: one row per dataset, API or page femo ingests.",
     key=("source_id",),
-    schema=StructType([
-        col("source_id", StringType(), "short stable identifier, e.g. fer2013", nullable=False),
-        col("name", StringType(), "human-readable name"),
-        col("kind", StringType(),
-            "image_folders, fer_csv, image_api, web_search, web_page or csv"),
-        col("url", StringType(), "where the data is published"),
-        col("licence", StringType(), "licence or terms of use as stated by the publisher"),
-        col("notes", StringType(), "anything an analyst should know"),
-        col("registered_at", TimestampType(), "when femo first registered the source"),
-    ]),
+    schema=StructType(
+        [
+            col("source_id", StringType(), "short stable identifier, e.g. fer2013", nullable=False),
+            col("name", StringType(), "human-readable name"),
+            col(
+                "kind",
+                StringType(),
+                "image_folders, fer_csv, image_api, web_search, web_page or csv",
+            ),
+            col("url", StringType(), "where the data is published"),
+            col("licence", StringType(), "licence or terms of use as stated by the publisher"),
+            col("notes", StringType(), "anything an analyst should know"),
+            col("registered_at", TimestampType(), "when femo first registered the source"),
+        ]
+    ),
 )
 
 _ORIGIN = (
-    col("origin", StringType(), "the listed file this row came from (a CSV for fer_csv rows)",
-        nullable=False),
+    col(
+        "origin",
+        StringType(),
+        "the listed file this row came from (a CSV for fer_csv rows)",
+        nullable=False,
+    ),
     col("origin_size", LongType(), "size of the origin file in bytes when read"),
     col("origin_modified_at", TimestampType(), "modification time of the origin file when read"),
 )
-_RUN = (
-    col("run_id", StringType(), "the ingest run that wrote the row"),
-)
+_RUN = (col("run_id", StringType(), "the ingest run that wrote the row"),)
 
 #: Facts measured from an image's pixels, in the order the ingest transform produces them.
-IMAGE_FACTS = StructType([
-    col("image_id", StringType(), "sha256 of the bytes (hex); equal bytes, equal id"),
-    col("format", StringType(), "format sniffed from the bytes: jpeg, png, gif, bmp, webp, tiff"),
-    col("height", IntegerType(), "pixels"),
-    col("width", IntegerType(), "pixels"),
-    col("channels", IntegerType(), "decoded channels: 1, 3 or 4"),
-    col("color_space", StringType(), "grayscale (incl. 3 equal channels) or color"),
-    col("aspect_ratio", DoubleType(), "width / height"),
-    col("file_size_bytes", LongType(), "size of the image bytes"),
-    col("brightness", DoubleType(), "mean gray level, 0-255"),
-    col("contrast", DoubleType(), "standard deviation of the gray levels"),
-    col("sharpness", DoubleType(), "variance of the Laplacian of the gray image"),
-    col("phash", LongType(), "64-bit DCT perceptual hash; near-duplicates differ in few bits"),
-])
+IMAGE_FACTS = StructType(
+    [
+        col("image_id", StringType(), "sha256 of the bytes (hex); equal bytes, equal id"),
+        col(
+            "format", StringType(), "format sniffed from the bytes: jpeg, png, gif, bmp, webp, tiff"
+        ),
+        col("height", IntegerType(), "pixels"),
+        col("width", IntegerType(), "pixels"),
+        col("channels", IntegerType(), "decoded channels: 1, 3 or 4"),
+        col("color_space", StringType(), "grayscale (incl. 3 equal channels) or color"),
+        col("aspect_ratio", DoubleType(), "width / height"),
+        col("file_size_bytes", LongType(), "size of the image bytes"),
+        col("brightness", DoubleType(), "mean gray level, 0-255"),
+        col("contrast", DoubleType(), "standard deviation of the gray levels"),
+        col("sharpness", DoubleType(), "variance of the Laplacian of the gray image"),
+        col("phash", LongType(), "64-bit DCT perceptual hash; near-duplicates differ in few bits"),
+    ]
+)
 
 IMAGES = TableSpec(
     name="images",
     comment="One row per ingested image file, with its bytes and measured metadata.",
     key=("source", "path"),
     partition_by=("source",),
-    schema=StructType([
-        col("source", StringType(), "source_id in sources", nullable=False),
-        col("path", StringType(), "where the image was read (file URI, or CSV URI#line=N)",
-            nullable=False),
-        col("label", StringType(), "label as the source wrote it (folder name, CSV value)"),
-        col("label_id", IntegerType(), "emotion_id the label maps to"),
-        col("split", StringType(), "train, test, val or unsplit"),
-        *IMAGE_FACTS.fields,
-        col("content", BinaryType(), "the image bytes, so crops are reproducible from the table"),
-        *_ORIGIN,
-        col("ingested_at", TimestampType(), "when the row was written"),
-        *_RUN,
-    ]),
+    schema=StructType(
+        [
+            col("source", StringType(), "source_id in sources", nullable=False),
+            col(
+                "path",
+                StringType(),
+                "where the image was read (file URI, or CSV URI#line=N)",
+                nullable=False,
+            ),
+            col("label", StringType(), "label as the source wrote it (folder name, CSV value)"),
+            col("label_id", IntegerType(), "emotion_id the label maps to"),
+            col("split", StringType(), "train, test, val or unsplit"),
+            *IMAGE_FACTS.fields,
+            col(
+                "content", BinaryType(), "the image bytes, so crops are reproducible from the table"
+            ),
+            *_ORIGIN,
+            col("ingested_at", TimestampType(), "when the row was written"),
+            *_RUN,
+        ]
+    ),
 )
 
 QUARANTINE = TableSpec(
     name="quarantine",
     comment="Every input femo rejected, with a machine-readable reason and a detail.",
     key=("source", "path"),
-    schema=StructType([
-        col("source", StringType(), "source_id in sources", nullable=False),
-        col("path", StringType(), "the rejected file (or CSV URI#line=N)", nullable=False),
-        col("reason", StringType(), "machine-readable reason, e.g. truncated, unknown_label",
-            nullable=False),
-        col("detail", StringType(), "what exactly was wrong"),
-        col("label", StringType(), "label as the source wrote it, if any"),
-        col("split", StringType(), "split as found, if any"),
-        *_ORIGIN,
-        col("seen_at", TimestampType(), "when the rejection was recorded"),
-        *_RUN,
-    ]),
+    schema=StructType(
+        [
+            col("source", StringType(), "source_id in sources", nullable=False),
+            col("path", StringType(), "the rejected file (or CSV URI#line=N)", nullable=False),
+            col(
+                "reason",
+                StringType(),
+                "machine-readable reason, e.g. truncated, unknown_label",
+                nullable=False,
+            ),
+            col("detail", StringType(), "what exactly was wrong"),
+            col("label", StringType(), "label as the source wrote it, if any"),
+            col("split", StringType(), "split as found, if any"),
+            *_ORIGIN,
+            col("seen_at", TimestampType(), "when the rejection was recorded"),
+            *_RUN,
+        ]
+    ),
 )
 
 #: Dimension tables created by ``jobs/init_catalog.py``.

@@ -40,8 +40,9 @@ def find_jars(jars_dir: str) -> list[str]:
     """
     folder = Path(jars_dir)
     jars = sorted(str(p) for p in folder.glob("*.jar")) if folder.is_dir() else []
-    missing = [prefix for prefix in REQUIRED_JARS if not any(Path(j).name.startswith(prefix)
-                                                              for j in jars)]
+    missing = [
+        prefix for prefix in REQUIRED_JARS if not any(Path(j).name.startswith(prefix) for j in jars)
+    ]
     if missing:
         raise MissingPrerequisiteError(
             f"spark.jars_dir={jars_dir} lacks {', '.join(p.rstrip('_-') for p in missing)} jars: "
@@ -138,6 +139,10 @@ def build_session(settings: Settings) -> SparkSession:
         os.environ.setdefault("PYSPARK_PYTHON", spark_conf(settings)["spark.pyspark.python"])
     spark = configure_builder(SparkSession.builder, settings).getOrCreate()
     spark.sparkContext.setLogLevel(settings.spark.log_level)
-    log.info("Spark %s session on %s, warehouse %s", spark.version, spark.sparkContext.master,
-             settings.warehouse_dir)
+    log.info(
+        "Spark %s session on %s, warehouse %s",
+        spark.version,
+        spark.sparkContext.master,
+        settings.warehouse_dir,
+    )
     return spark

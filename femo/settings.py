@@ -106,7 +106,8 @@ class IngestSettings(_Section):
         2, ge=0, le=255, description="Max channel difference for a colour image to count as gray."
     )
     open_cost_bytes: int = Field(
-        8192, ge=1,
+        8192,
+        ge=1,
         description="spark.sql.files.openCostInBytes for image scans: small packs many small "
         "files into one task.",
     )
@@ -330,9 +331,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     values = flatten(settings)
-    derived = {"warehouse_dir": settings.warehouse_dir, "metastore_dir": settings.metastore_dir,
-               "landing_dir": settings.landing_dir, "models_dir": settings.models_dir,
-               "reports_dir": settings.reports_dir}
+    derived = {
+        "warehouse_dir": settings.warehouse_dir,
+        "metastore_dir": settings.metastore_dir,
+        "landing_dir": settings.landing_dir,
+        "models_dir": settings.models_dir,
+        "reports_dir": settings.reports_dir,
+    }
     if args.get:
         if args.get in values:
             value = values[args.get]

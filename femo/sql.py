@@ -48,13 +48,11 @@ def statement(text: str) -> str:
     Raises:
         SqlFileError: the text is empty or holds more than one statement.
     """
-    masked = _TOKENS.sub(
-        lambda m: ("x" if m.group()[0] in "'\"`" else " ") * len(m.group()), text
-    )
+    masked = _TOKENS.sub(lambda m: ("x" if m.group()[0] in "'\"`" else " ") * len(m.group()), text)
     if not masked.strip(" \t\r\n;"):
         raise SqlFileError("the SQL text is empty")
     cuts = [i for i, ch in enumerate(masked) if ch == ";"]
-    if cuts and masked[cuts[0] + 1:].strip(" \t\r\n;"):
+    if cuts and masked[cuts[0] + 1 :].strip(" \t\r\n;"):
         raise SqlFileError("one statement per SQL file or --sql, please: found ';' between two")
     return (text[: cuts[0]] if cuts else text).strip()
 

@@ -29,10 +29,15 @@ class IngestImages(Job):
         parser.add_argument("--source", required=True, help="source id, e.g. fer2013")
         parser.add_argument("--path", required=True, help="collection root, or the CSV file")
         parser.add_argument("--layout", choices=LAYOUTS, default="folders")
-        parser.add_argument("--split-from", choices=SPLIT_FROM, default=None,
-                            help="path (folders default), usage (fer_csv default) or none")
-        parser.add_argument("--strict", action="store_true",
-                            help="exit 1 when anything was quarantined")
+        parser.add_argument(
+            "--split-from",
+            choices=SPLIT_FROM,
+            default=None,
+            help="path (folders default), usage (fer_csv default) or none",
+        )
+        parser.add_argument(
+            "--strict", action="store_true", help="exit 1 when anything was quarantined"
+        )
 
     def run(self, args: argparse.Namespace) -> int:
         spark, settings = self.spark, self.settings
@@ -43,11 +48,21 @@ class IngestImages(Job):
         guards = settings.ingest
         spark.conf.set("spark.sql.files.openCostInBytes", str(guards.open_cost_bytes))
         options = InspectOptions(
-            root=args.path, split_from=split_from, labels=label_names(spark, database),
+            root=args.path,
+            split_from=split_from,
+            labels=label_names(spark, database),
             limits=Limits(guards.max_pixels, guards.min_side, guards.grayscale_tolerance),
         )
-        summary = ingest(spark, database, args.source, args.path, args.layout, options,
-                         guards.max_file_bytes, run_id=uuid.uuid4().hex)
+        summary = ingest(
+            spark,
+            database,
+            args.source,
+            args.path,
+            args.layout,
+            options,
+            guards.max_file_bytes,
+            run_id=uuid.uuid4().hex,
+        )
         refresh_views(spark, database)
         self.say(summary.line())
         return 1 if args.strict and summary.quarantined else 0

@@ -29,12 +29,17 @@ class Query(Job):
         what = parser.add_mutually_exclusive_group(required=True)
         what.add_argument("--sql", help="the statement to run")
         what.add_argument("--file", type=Path, help="a .sql file holding one statement")
-        parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                            help="bind :NAME in the statement (repeatable); 3 is a number, "
-                                 "'3' a string")
+        parser.add_argument(
+            "--param",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="bind :NAME in the statement (repeatable); 3 is a number, " "'3' a string",
+        )
         parser.add_argument("--format", choices=FORMATS, default="table")
-        parser.add_argument("--limit", type=int, default=None,
-                            help="print at most this many rows (default: all)")
+        parser.add_argument(
+            "--limit", type=int, default=None, help="print at most this many rows (default: all)"
+        )
 
     def run(self, args: argparse.Namespace) -> int:
         if args.file is not None:

@@ -54,5 +54,5 @@ def catalog(spark: object, settings: Settings) -> Settings:
     """The shared session with the femo database and dimension tables in place."""
     from femo.catalog import init_catalog
 
-    init_catalog(spark, settings)  # type: ignore[arg-type]
+    init_catalog(spark, settings)
     return settings

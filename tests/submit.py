@@ -9,14 +9,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def submit(*args: str, home: Path, timeout: float = 300,
-           **env: str) -> subprocess.CompletedProcess[str]:
+def submit(
+    *args: str, home: Path, timeout: float = 300, **env: str
+) -> subprocess.CompletedProcess[str]:
     """Run ``./spark-submit.sh ARGS`` with ``home`` as FEMO_HOME; stdout and stderr captured."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("FEMO_")}
     environ.update({"FEMO_HOME": str(home), "FEMO_CONF": str(ROOT / "conf" / "local.yaml")}, **env)
     return subprocess.run(
         [str(ROOT / "spark-submit.sh"), *args],
-        cwd=ROOT, env=environ, capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 

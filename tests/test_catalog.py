@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pyspark.sql import SparkSession
 from pyspark.sql.types import IntegerType, LongType, StringType, StructField, StructType
 
 from femo.catalog import (
@@ -16,24 +17,43 @@ from femo.schemas import EMOTIONS, TableSpec, col
 from femo.settings import Settings
 
 
-def versions(spark, table: str) -> int:  # type: ignore[no-untyped-def]
+def versions(spark: SparkSession, table: str) -> int:
     return spark.sql(f"DESCRIBE HISTORY {table}").count()
 
 
-def test_emotions_follow_fer2013_order_plus_contempt(spark, catalog: Settings) -> None:  # type: ignore[no-untyped-def]
+def test_emotions_follow_fer2013_order_plus_contempt(
+    spark: SparkSession, catalog: Settings
+) -> None:
     rows = spark.sql("SELECT emotion_id, name FROM femo.emotions ORDER BY emotion_id").collect()
     assert [(r.emotion_id, r.name) for r in rows] == [
-        (0, "angry"), (1, "disgust"), (2, "fear"), (3, "happy"),
-        (4, "sad"), (5, "surprise"), (6, "neutral"), (7, "contempt"),
+        (0, "angry"),
+        (1, "disgust"),
+        (2, "fear"),
+        (3, "happy"),
+        (4, "sad"),
+        (5, "surprise"),
+        (6, "neutral"),
+        (7, "contempt"),
     ]
 
 
 @pytest.mark.parametrize(
     ("label", "emotion_id"),
-    [("anger", 0), ("disgusted", 1), ("scared", 2), ("happiness", 3), ("joy", 3),
-     ("sadness", 4), ("surprised", 5), ("neutral", 6), ("contempt", 7)],
+    [
+        ("anger", 0),
+        ("disgusted", 1),
+        ("scared", 2),
+        ("happiness", 3),
+        ("joy", 3),
+        ("sadness", 4),
+        ("surprised", 5),
+        ("neutral", 6),
+        ("contempt", 7),
+    ],
 )
-def test_synonyms_map_dataset_labels(spark, catalog: Settings, label: str, emotion_id: int) -> None:  # type: ignore[no-untyped-def]
+def test_synonyms_map_dataset_labels(
+    spark: SparkSession, catalog: Settings, label: str, emotion_id: int
+) -> None:
     found = spark.sql(
         "SELECT emotion_id FROM femo.emotions WHERE array_contains(synonyms, lower(:label))",
         args={"label": label.upper()},
@@ -41,7 +61,7 @@ def test_synonyms_map_dataset_labels(spark, catalog: Settings, label: str, emoti
     assert [r.emotion_id for r in found] == [emotion_id]
 
 
-def test_each_synonym_names_one_emotion(spark, catalog: Settings) -> None:  # type: ignore[no-untyped-def]
+def test_each_synonym_names_one_emotion(spark: SparkSession, catalog: Settings) -> None:
     dupes = spark.sql(
         "SELECT s, count(*) n FROM femo.emotions LATERAL VIEW explode(synonyms) AS s "
         "GROUP BY s HAVING n > 1"
@@ -49,7 +69,7 @@ def test_each_synonym_names_one_emotion(spark, catalog: Settings) -> None:  # ty
     assert dupes == []
 
 
-def test_sources_are_seeded_with_registration_time(spark, catalog: Settings) -> None:  # type: ignore[no-untyped-def]
+def test_sources_are_seeded_with_registration_time(spark: SparkSession, catalog: Settings) -> None:
     rows = spark.sql("SELECT source_id, kind, registered_at FROM femo.sources").collect()
     by_id = {r.source_id: r for r in rows}
     assert {"fer2013", "pixabay", "ddg", "imotions_facs", "everyday_emotions"} <= set(by_id)
@@ -57,30 +77,36 @@ def test_sources_are_seeded_with_registration_time(spark, catalog: Settings) -> 
     assert all(r.registered_at is not None for r in rows)
 
 
-def test_init_catalog_twice_commits_nothing(spark, catalog: Settings) -> None:  # type: ignore[no-untyped-def]
+def test_init_catalog_twice_commits_nothing(spark: SparkSession, catalog: Settings) -> None:
     before = {t: versions(spark, f"femo.{t}") for t in ("emotions", "sources")}
     stamp = spark.sql("SELECT max(registered_at) FROM femo.sources").first()[0]
     summary = init_catalog(spark, catalog)
     assert summary.created == ()
     assert {n: (m.inserted, m.updated) for n, m in summary.merged.items()} == {
-        "emotions": (0, 0), "sources": (0, 0)
+        "emotions": (0, 0),
+        "sources": (0, 0),
     }
     assert summary.rows == {"emotions": 8, "sources": 7}
     assert {t: versions(spark, f"femo.{t}") for t in ("emotions", "sources")} == before
     assert spark.sql("SELECT max(registered_at) FROM femo.sources").first()[0] == stamp
 
 
-def test_tables_are_delta_with_column_comments(spark, catalog: Settings) -> None:  # type: ignore[no-untyped-def]
+def test_tables_are_delta_with_column_comments(spark: SparkSession, catalog: Settings) -> None:
     assert spark.sql("DESCRIBE DETAIL femo.emotions").first().format == "delta"
     described = {r.col_name: r.comment for r in spark.sql("DESCRIBE TABLE femo.emotions").collect()}
     assert described["emotion_id"] == "FER-2013 class id (0-6), 7 = contempt"
 
 
-def test_merge_rows_inserts_updates_and_skips_equal_rows(spark, catalog: Settings) -> None:  # type: ignore[no-untyped-def]
+def test_merge_rows_inserts_updates_and_skips_equal_rows(
+    spark: SparkSession, catalog: Settings
+) -> None:
     spec = TableSpec(
-        name="merge_check", comment="test", key=("k",),
-        schema=StructType([col("k", IntegerType(), "key", nullable=False),
-                           col("v", StringType(), "value")]),
+        name="merge_check",
+        comment="test",
+        key=("k",),
+        schema=StructType(
+            [col("k", IntegerType(), "key", nullable=False), col("v", StringType(), "value")]
+        ),
     )
     assert ensure_table(spark, spec, "femo") == "created"
     first = spark.createDataFrame([(1, "a"), (2, "b")], "k int, v string")
@@ -95,12 +121,21 @@ def test_merge_rows_inserts_updates_and_skips_equal_rows(spark, catalog: Setting
     spark.sql("DROP TABLE femo.merge_check")
 
 
-def test_schema_evolution_is_additive(spark, catalog: Settings) -> None:  # type: ignore[no-untyped-def]
-    old = TableSpec(name="evolve_check", comment="t", key=("k",),
-                    schema=StructType([col("k", IntegerType(), "key")]))
-    new = TableSpec(name="evolve_check", comment="t", key=("k",),
-                    schema=StructType([col("k", IntegerType(), "key"),
-                                       col("note", StringType(), "added later")]))
+def test_schema_evolution_is_additive(spark: SparkSession, catalog: Settings) -> None:
+    old = TableSpec(
+        name="evolve_check",
+        comment="t",
+        key=("k",),
+        schema=StructType([col("k", IntegerType(), "key")]),
+    )
+    new = TableSpec(
+        name="evolve_check",
+        comment="t",
+        key=("k",),
+        schema=StructType(
+            [col("k", IntegerType(), "key"), col("note", StringType(), "added later")]
+        ),
+    )
     assert ensure_table(spark, old, "femo") == "created"
     spark.sql("INSERT INTO femo.evolve_check VALUES (1)")
     assert ensure_table(spark, new, "femo") == "evolved"
@@ -117,6 +152,7 @@ def test_type_change_is_refused() -> None:
 
 
 def test_missing_columns_lists_new_ones_case_insensitively() -> None:
-    existing = StructType([StructField("EMOTION_ID", IntegerType()),
-                           StructField("name", StringType())])
+    existing = StructType(
+        [StructField("EMOTION_ID", IntegerType()), StructField("name", StringType())]
+    )
     assert missing_columns(existing, EMOTIONS.schema) == ["synonyms", "valence"]

@@ -31,12 +31,12 @@ def spark_home() -> Path:
     return Path(pyspark.__file__).resolve().parent
 
 
-def master_state(ui_port: int) -> dict:  # type: ignore[type-arg]
+def master_state(ui_port: int) -> dict:
     with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/json/", timeout=5) as response:
-        return json.load(response)  # type: ignore[no-any-return]
+        return json.load(response)
 
 
-def wait_for(check, what: str, seconds: float = 90) -> None:  # type: ignore[no-untyped-def]
+def wait_for(check, what: str, seconds: float = 90) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
@@ -69,25 +69,55 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int
     """A standalone master and one worker (2 cores); stopped whatever happens."""
     base = tmp_path_factory.mktemp("standalone")
     home = spark_home()
-    env = {**os.environ, "SPARK_HOME": str(home), "SPARK_LOCAL_IP": "127.0.0.1",
-           "SPARK_LOG_DIR": str(base), "SPARK_WORKER_DIR": str(base / "work")}
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(home),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_LOG_DIR": str(base),
+        "SPARK_WORKER_DIR": str(base / "work"),
+    }
     port, ui = free_port(), free_port()
     url = f"spark://127.0.0.1:{port}"
     daemons: list[subprocess.Popen[bytes]] = []
 
     def start(*args: str, log: str) -> None:
-        daemons.append(subprocess.Popen(
-            [str(home / "bin" / "spark-class"), *args], env=env,
-            stdout=(base / log).open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-        ))
+        daemons.append(
+            subprocess.Popen(
+                [str(home / "bin" / "spark-class"), *args],
+                env=env,
+                stdout=(base / log).open("wb"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
 
     try:
-        start("org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port",
-              str(port), "--webui-port", str(ui), log="master.log")
+        start(
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--webui-port",
+            str(ui),
+            log="master.log",
+        )
         wait_for(lambda: master_state(ui)["status"] == "ALIVE", "master")
-        start("org.apache.spark.deploy.worker.Worker", url, "--host", "127.0.0.1", "--cores",
-              "2", "--memory", "3g", "--webui-port", str(free_port()), "--work-dir",
-              str(base / "work"), log="worker.log")
+        start(
+            "org.apache.spark.deploy.worker.Worker",
+            url,
+            "--host",
+            "127.0.0.1",
+            "--cores",
+            "2",
+            "--memory",
+            "3g",
+            "--webui-port",
+            str(free_port()),
+            "--work-dir",
+            str(base / "work"),
+            log="worker.log",
+        )
         wait_for(lambda: master_state(ui)["aliveworkers"] == 1, "worker")
         yield url, ui, base / "work"
     finally:
@@ -103,10 +133,17 @@ def test_bootstrap_and_query_on_a_standalone_cluster(
     assert init.returncode == 0, init.stdout + init.stderr
     assert job_lines(init)[-1].endswith("rows emotions 8, sources 7")
 
-    query = submit("--master", url, "jobs/query.py", "--format", "json", "--sql",
-                   "SELECT count(*) AS n, sum(emotion_id) AS total, "
-                   "count_if(array_contains(synonyms, 'joy')) AS joy FROM emotions",
-                   home=tmp_path)
+    query = submit(
+        "--master",
+        url,
+        "jobs/query.py",
+        "--format",
+        "json",
+        "--sql",
+        "SELECT count(*) AS n, sum(emotion_id) AS total, "
+        "count_if(array_contains(synonyms, 'joy')) AS joy FROM emotions",
+        home=tmp_path,
+    )
     assert query.returncode == 0, query.stdout + query.stderr
     assert [json.loads(line) for line in job_lines(query)] == [{"n": 8, "total": 28, "joy": 1}]
 

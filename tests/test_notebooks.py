@@ -18,19 +18,31 @@ def test_quickstart_sees_the_tables_jobs_created(tmp_path: Path) -> None:
 
     notebook = nbformat.read(ROOT / "notebooks" / "quickstart.ipynb", as_version=4)
     env_before = dict(os.environ)
-    os.environ.update({"FEMO_HOME": str(tmp_path), "FEMO_CONF": str(ROOT / "conf" / "local.yaml"),
-                       "PYSPARK_PYTHON": sys.executable})
+    os.environ.update(
+        {
+            "FEMO_HOME": str(tmp_path),
+            "FEMO_CONF": str(ROOT / "conf" / "local.yaml"),
+            "PYSPARK_PYTHON": sys.executable,
+        }
+    )
     try:
-        NotebookClient(notebook, timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+        NotebookClient(
+            notebook,
+            timeout=300,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(ROOT / "notebooks")}},
+        ).execute()
     finally:
         os.environ.clear()
         os.environ.update(env_before)
 
     outputs = {
-        i: "".join(o.get("data", {}).get("text/plain", "") + o.get("text", "")
-                   for o in cell.get("outputs", []))
-        for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"
+        i: "".join(
+            o.get("data", {}).get("text/plain", "") + o.get("text", "")
+            for o in cell.get("outputs", [])
+        )
+        for i, cell in enumerate(notebook.cells)
+        if cell.cell_type == "code"
     }
     assert f"warehouse: {tmp_path}/warehouse" in outputs[1]
     assert "emotions" in outputs[3] and "sources" in outputs[3]

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pyspark.sql import SparkSession
 
 from femo.errors import MissingPrerequisiteError
 from femo.settings import Settings
@@ -16,7 +17,7 @@ from jobs.query import Query
 from .conftest import TEST_OVERRIDES, make_settings
 
 
-def run(spark, settings: Settings, *argv: str) -> str:  # type: ignore[no-untyped-def]
+def run(spark: SparkSession, settings: Settings, *argv: str) -> str:
     parser = argparse.ArgumentParser()
     Query.add_arguments(parser)
     out = io.StringIO()
@@ -24,41 +25,81 @@ def run(spark, settings: Settings, *argv: str) -> str:  # type: ignore[no-untype
     return out.getvalue()
 
 
-def test_sql_as_json_lines(spark, catalog: Settings) -> None:  # type: ignore[no-untyped-def]
-    out = run(spark, catalog, "--sql", "SELECT emotion_id, name FROM emotions "
-              "WHERE emotion_id IN (3, 7) ORDER BY emotion_id", "--format", "json")
+def test_sql_as_json_lines(spark: SparkSession, catalog: Settings) -> None:
+    out = run(
+        spark,
+        catalog,
+        "--sql",
+        "SELECT emotion_id, name FROM emotions " "WHERE emotion_id IN (3, 7) ORDER BY emotion_id",
+        "--format",
+        "json",
+    )
     assert [json.loads(line) for line in out.splitlines()] == [
-        {"emotion_id": 3, "name": "happy"}, {"emotion_id": 7, "name": "contempt"},
+        {"emotion_id": 3, "name": "happy"},
+        {"emotion_id": 7, "name": "contempt"},
     ]
 
 
-def test_file_with_named_parameters(spark, catalog: Settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_file_with_named_parameters(spark: SparkSession, catalog: Settings, tmp_path: Path) -> None:
     sql = tmp_path / "by_valence.sql"
-    sql.write_text("-- emotions of one valence\nSELECT name FROM emotions\n"
-                   "WHERE valence = :valence AND emotion_id < :below ORDER BY emotion_id;\n")
-    out = run(spark, catalog, "--file", str(sql), "--param", "valence=negative",
-              "--param", "below=3", "--format", "csv")
+    sql.write_text(
+        "-- emotions of one valence\nSELECT name FROM emotions\n"
+        "WHERE valence = :valence AND emotion_id < :below ORDER BY emotion_id;\n"
+    )
+    out = run(
+        spark,
+        catalog,
+        "--file",
+        str(sql),
+        "--param",
+        "valence=negative",
+        "--param",
+        "below=3",
+        "--format",
+        "csv",
+    )
     assert out.splitlines() == ["name", "angry", "disgust", "fear"]
 
 
-def test_parameter_values_are_bound_not_spliced(spark, catalog: Settings) -> None:  # type: ignore[no-untyped-def]
-    out = run(spark, catalog, "--sql", "SELECT count(*) AS n FROM emotions WHERE name = :name",
-              "--param", "name=x' OR '1'='1", "--format", "json")
+def test_parameter_values_are_bound_not_spliced(spark: SparkSession, catalog: Settings) -> None:
+    out = run(
+        spark,
+        catalog,
+        "--sql",
+        "SELECT count(*) AS n FROM emotions WHERE name = :name",
+        "--param",
+        "name=x' OR '1'='1",
+        "--format",
+        "json",
+    )
     assert json.loads(out) == {"n": 0}
 
 
-def test_limit_and_table_format(spark, catalog: Settings) -> None:  # type: ignore[no-untyped-def]
-    out = run(spark, catalog, "--sql", "SELECT emotion_id, name FROM emotions ORDER BY emotion_id",
-              "--limit", "2")
+def test_limit_and_table_format(spark: SparkSession, catalog: Settings) -> None:
+    out = run(
+        spark,
+        catalog,
+        "--sql",
+        "SELECT emotion_id, name FROM emotions ORDER BY emotion_id",
+        "--limit",
+        "2",
+    )
     lines = out.splitlines()
-    assert [line.split() for line in lines] == [["emotion_id", "name"], ["0", "angry"],
-                                               ["1", "disgust"]]
+    assert [line.split() for line in lines] == [
+        ["emotion_id", "name"],
+        ["0", "angry"],
+        ["1", "disgust"],
+    ]
 
 
-def test_main_turns_bad_sql_into_one_line(spark, catalog: Settings, capsys) -> None:  # type: ignore[no-untyped-def]
-    argv = ["--sql", "SELEC name FROM emotions", *[a for o in TEST_OVERRIDES
-                                                    for a in ("--set", o)],
-            "--set", f"home={catalog.home}"]
+def test_main_turns_bad_sql_into_one_line(spark: SparkSession, catalog: Settings, capsys) -> None:
+    argv = [
+        "--sql",
+        "SELEC name FROM emotions",
+        *[a for o in TEST_OVERRIDES for a in ("--set", o)],
+        "--set",
+        f"home={catalog.home}",
+    ]
     assert Query.main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
@@ -67,7 +108,7 @@ def test_main_turns_bad_sql_into_one_line(spark, catalog: Settings, capsys) -> N
     assert spark.sql("SELECT 1 AS x").first().x == 1
 
 
-def test_main_unknown_table_and_bad_setting(spark, catalog: Settings, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_main_unknown_table_and_bad_setting(spark: SparkSession, catalog: Settings, capsys) -> None:
     base = ["--set", f"home={catalog.home}", *[a for o in TEST_OVERRIDES for a in ("--set", o)]]
     assert Query.main(["--sql", "SELECT * FROM no_such_table", *base]) == 1
     assert "error: [TABLE_OR_VIEW_NOT_FOUND]" in capsys.readouterr().err
@@ -76,7 +117,7 @@ def test_main_unknown_table_and_bad_setting(spark, catalog: Settings, capsys) ->
     assert "spark.shuffle_partitions: Input should be a valid integer" in err
 
 
-def test_query_before_init_names_the_fix(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_query_before_init_names_the_fix(spark: SparkSession, tmp_path: Path) -> None:
     other = make_settings(tmp_path, "catalog.database=not_created_yet")
     with pytest.raises(MissingPrerequisiteError, match="run jobs/init_catalog.py first"):
         run(spark, other, "--sql", "SELECT 1")

@@ -15,24 +15,40 @@ from femo.query import render
 
 @pytest.fixture
 def frame() -> pd.DataFrame:
-    return pd.DataFrame({
-        "emotion_id": pd.Series([0, 3], dtype="int32"),
-        "name": ["angry", "happy"],
-        "synonyms": [np.array(["anger", "mad"]), np.array(["joy"])],
-        "score": [0.5, float("nan")],
-        "seen_at": [pd.Timestamp("2026-01-02 03:04:05"), pd.NaT],
-        "day": [datetime.date(2026, 1, 2), None],
-        "raw": [b"\x00\xff", None],
-    })
+    return pd.DataFrame(
+        {
+            "emotion_id": pd.Series([0, 3], dtype="int32"),
+            "name": ["angry", "happy"],
+            "synonyms": [np.array(["anger", "mad"]), np.array(["joy"])],
+            "score": [0.5, float("nan")],
+            "seen_at": [pd.Timestamp("2026-01-02 03:04:05"), pd.NaT],
+            "day": [datetime.date(2026, 1, 2), None],
+            "raw": [b"\x00\xff", None],
+        }
+    )
 
 
 def test_json_is_one_valid_object_per_row(frame: pd.DataFrame) -> None:
     lines = render(frame, "json").splitlines()
     assert [json.loads(line) for line in lines] == [
-        {"emotion_id": 0, "name": "angry", "synonyms": ["anger", "mad"], "score": 0.5,
-         "seen_at": "2026-01-02T03:04:05", "day": "2026-01-02", "raw": "AP8="},
-        {"emotion_id": 3, "name": "happy", "synonyms": ["joy"], "score": None,
-         "seen_at": None, "day": None, "raw": None},
+        {
+            "emotion_id": 0,
+            "name": "angry",
+            "synonyms": ["anger", "mad"],
+            "score": 0.5,
+            "seen_at": "2026-01-02T03:04:05",
+            "day": "2026-01-02",
+            "raw": "AP8=",
+        },
+        {
+            "emotion_id": 3,
+            "name": "happy",
+            "synonyms": ["joy"],
+            "score": None,
+            "seen_at": None,
+            "day": None,
+            "raw": None,
+        },
     ]
 
 

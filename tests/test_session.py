@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pyspark.sql import SparkSession
 
 from femo.errors import MissingPrerequisiteError
 from femo.session import build_session, find_jars, spark_conf
@@ -34,7 +35,8 @@ def test_conf_ships_both_delta_jars(tmp_path: Path) -> None:
     jars = spark_conf(make_settings(tmp_path))["spark.jars"].split(",")
     names = sorted(Path(j).name for j in jars)
     assert [n.split("-")[0] + "-" + n.split("-")[1][:7] for n in names] == [
-        "delta-spark_2", "delta-storage",
+        "delta-spark_2",
+        "delta-storage",
     ]
     assert all(Path(j).is_file() for j in jars)
 
@@ -61,7 +63,7 @@ def test_missing_jars_are_a_clear_error(tmp_path: Path) -> None:
         spark_conf(load_settings(None, [f"spark.jars_dir={tmp_path}/none"], environ={}))
 
 
-def test_live_session_has_delta_hive_and_arrow(spark, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+def test_live_session_has_delta_hive_and_arrow(spark: SparkSession, settings: Settings) -> None:
     assert spark.conf.get("spark.sql.catalogImplementation") == "hive"
     assert spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") == "256"
     assert spark.conf.get("spark.sql.shuffle.partitions") == "2"
@@ -80,10 +82,10 @@ def test_live_session_has_delta_hive_and_arrow(spark, settings: Settings) -> Non
     spark.sql("DROP DATABASE session_check CASCADE")
 
 
-def test_build_session_returns_the_running_one(spark, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+def test_build_session_returns_the_running_one(spark: SparkSession, settings: Settings) -> None:
     assert build_session(settings) is spark
 
 
-def test_build_session_refuses_another_warehouse(spark, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_build_session_refuses_another_warehouse(spark: SparkSession, tmp_path: Path) -> None:
     with pytest.raises(MissingPrerequisiteError, match="already running"):
         build_session(make_settings(tmp_path))

@@ -110,7 +110,8 @@ def test_malformed_set_is_a_clear_error(pair: str) -> None:
 
 def test_spark_conf_keys_keep_their_dots() -> None:
     s = load_settings(
-        None, ["spark.conf.spark.ui.enabled=false", "spark.conf.spark.executor.cores=2"],
+        None,
+        ["spark.conf.spark.ui.enabled=false", "spark.conf.spark.executor.cores=2"],
         environ={},
     )
     assert s.spark.conf == {"spark.ui.enabled": "false", "spark.executor.cores": "2"}

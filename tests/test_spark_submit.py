@@ -21,7 +21,8 @@ def test_init_catalog_then_query_in_separate_jobs(home: Path) -> None:
     first = submit("jobs/init_catalog.py", *SETTINGS, home=home)
     assert first.returncode == 0, first.stdout + first.stderr
     assert job_lines(first)[-1] == (
-        "database femo: tables created emotions, sources; seeded emotions +8 ~0, "
+        "database femo: tables created emotions, sources, images, quarantine; "
+        "seeded emotions +8 ~0, "
         "sources +7 ~0; rows emotions 8, sources 7"
     )
     again = submit("jobs/init_catalog.py", *SETTINGS, home=home)
@@ -30,12 +31,22 @@ def test_init_catalog_then_query_in_separate_jobs(home: Path) -> None:
         "rows emotions 8, sources 7"
     )
     # A third process finds the tables by name through the embedded metastore under home.
-    query = submit("jobs/query.py", *SETTINGS, "--format", "json", "--sql",
-                   "SELECT name FROM emotions WHERE emotion_id >= :first ORDER BY emotion_id",
-                   "--param", "first=5", home=home)
+    query = submit(
+        "jobs/query.py",
+        *SETTINGS,
+        "--format",
+        "json",
+        "--sql",
+        "SELECT name FROM emotions WHERE emotion_id >= :first ORDER BY emotion_id",
+        "--param",
+        "first=5",
+        home=home,
+    )
     assert query.returncode == 0, query.stdout + query.stderr
     assert [json.loads(line) for line in job_lines(query)] == [
-        {"name": "surprise"}, {"name": "neutral"}, {"name": "contempt"},
+        {"name": "surprise"},
+        {"name": "neutral"},
+        {"name": "contempt"},
     ]
     assert (home / "warehouse" / "femo.db" / "emotions" / "_delta_log").is_dir()
     assert (home / "metastore" / "metastore_db").is_dir()
@@ -50,8 +61,9 @@ def test_bad_sql_is_one_line_and_nonzero(home: Path) -> None:
 
 
 def test_bad_setting_fails_before_spark_starts(home: Path) -> None:
-    result = submit("jobs/query.py", "--sql", "SELECT 1", "--set", "spark.mastr=x", home=home,
-                    timeout=60)
+    result = submit(
+        "jobs/query.py", "--sql", "SELECT 1", "--set", "spark.mastr=x", home=home, timeout=60
+    )
     assert result.returncode == 2
     assert "spark.mastr: unknown setting" in result.stderr
 
@@ -59,7 +71,8 @@ def test_bad_setting_fails_before_spark_starts(home: Path) -> None:
 def test_usage_errors_of_the_script(home: Path) -> None:
     missing = submit("jobs/no_such_job.py", home=home, timeout=60)
     assert (missing.returncode, missing.stderr.strip()) == (
-        2, "error: no such job file: jobs/no_such_job.py"
+        2,
+        "error: no such job file: jobs/no_such_job.py",
     )
     helped = submit("--help", home=home, timeout=60)
     assert helped.returncode == 0

@@ -46,13 +46,13 @@ def test_horovod_was_built_with_tensorflow_and_gloo() -> None:
     assert not hvd.mpi_built()
 
 
-class PickledType(pa.PyExtensionType):  # type: ignore[misc]
+class PickledType(pa.PyExtensionType):
     """An extension type that pyarrow rebuilds by unpickling: the CVE-2023-47248 vector."""
 
     def __init__(self) -> None:
         super().__init__(pa.int64())
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self):
         return PickledType, ()
 
 

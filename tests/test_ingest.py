@@ -1,0 +1,290 @@
+"""jobs/ingest_images.py on generated collections with every kind of bad input."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pyspark.sql import SparkSession
+
+from femo.sample import Sample, encode, face_like, write_sample
+from femo.settings import Settings
+from jobs.ingest_images import IngestImages
+
+from .conftest import make_settings
+
+#: Small caps so the test collection can hit them.
+GUARDS = ("ingest.max_file_bytes=300000",)
+
+
+def ingest(spark: SparkSession, settings: Settings, *argv: str) -> tuple[int, str]:
+    parser = argparse.ArgumentParser()
+    IngestImages.add_arguments(parser)
+    out = io.StringIO()
+    job_settings = make_settings(Path(settings.home), *GUARDS)
+    code = IngestImages(job_settings, spark, out=out).run(parser.parse_args(list(argv)))
+    return code, out.getvalue().strip()
+
+
+def rows(spark: SparkSession, sql: str, **args: object) -> list:
+    return spark.sql(sql, args=args).collect()
+
+
+def versions(spark: SparkSession, table: str) -> int:
+    return spark.sql(f"DESCRIBE HISTORY femo.{table}").count()
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
+    out = tmp_path_factory.mktemp("sample")
+    made = write_sample(out)
+    # over the 300 kB cap of GUARDS: quarantined without being read
+    (made.images / "train" / "neutral" / "oversized.jpg").write_bytes(os.urandom(400_000))
+    return made
+
+
+@pytest.fixture(scope="module")
+def first_run(spark: SparkSession, catalog: Settings, sample: Sample) -> str:
+    code, line = ingest(spark, catalog, "--source", "sample", "--path", str(sample.images))
+    assert code == 0
+    return line
+
+
+def expected_reasons(sample: Sample) -> Counter[str]:
+    return Counter(sample.bad_files.values()) + Counter({"file_too_large": 1})
+
+
+def test_summary_line(first_run: str, sample: Sample) -> None:
+    reasons = expected_reasons(sample)
+    listed = ", ".join(f"{r} {n}" for r, n in sorted(reasons.items()))
+    assert first_run == (
+        f"sample: accepted {sample.good_files}, quarantined "
+        f"{sum(reasons.values())} ({listed}), skipped 0 already ingested"
+    )
+
+
+def test_every_file_is_accounted_for(spark: SparkSession, first_run: str, sample: Sample) -> None:
+    files = sum(1 for p in sample.images.rglob("*") if p.is_file())
+    images = rows(spark, "SELECT count(*) n FROM femo.images WHERE source = 'sample'")[0].n
+    quarantined = rows(spark, "SELECT count(*) n FROM femo.quarantine WHERE source = 'sample'")[0].n
+    assert (images, images + quarantined) == (sample.good_files, files)
+
+
+def test_each_bad_file_has_its_reason(spark: SparkSession, first_run: str, sample: Sample) -> None:
+    found = {
+        r.path.split("/images/", 1)[1]: r.reason
+        for r in rows(spark, "SELECT path, reason FROM femo.quarantine WHERE source = 'sample'")
+    }
+    assert found == {**sample.bad_files, "train/neutral/oversized.jpg": "file_too_large"}
+    details = {
+        r.reason: r.detail
+        for r in rows(spark, "SELECT reason, detail FROM femo.quarantine WHERE source = 'sample'")
+    }
+    assert details["unknown_label"] == "label 'bored' matches no emotion synonym"
+    assert details["file_too_large"] == "400000 bytes > 300000"
+    assert details["too_many_pixels"] == "8000x6000 = 48000000 pixels > 40000000"
+
+
+def test_image_rows_carry_labels_splits_and_metadata(
+    spark: SparkSession, first_run: str, sample: Sample
+) -> None:
+    by_split = rows(
+        spark,
+        "SELECT split, label_id, count(*) n FROM femo.images "
+        "WHERE source = 'sample' GROUP BY split, label_id ORDER BY split, label_id",
+    )
+    assert [(r.split, r.label_id, r.n) for r in by_split] == [
+        *[("test", i, 2) for i in range(7)],
+        ("train", 0, 4),
+        ("train", 1, 4),
+        ("train", 2, 4),
+        ("train", 3, 8),
+        ("train", 4, 4),
+        ("train", 5, 4),
+        ("train", 6, 4),
+    ]
+    photo = rows(spark, "SELECT * FROM femo.images WHERE path LIKE '%/photo_0.png'")[0]
+    assert (photo.format, photo.width, photo.height, photo.channels, photo.color_space) == (
+        "png",
+        224,
+        224,
+        3,
+        "color",
+    )
+    assert photo.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(photo.content) == photo.file_size_bytes == photo.origin_size
+    odd = {
+        r.path.rsplit("/", 1)[1]: r
+        for r in rows(
+            spark,
+            "SELECT path, format, color_space, channels FROM femo.images "
+            "WHERE path LIKE '%gray_in_bgr.png' OR path LIKE '%really_a_png.jpg'",
+        )
+    }
+    assert (odd["gray_in_bgr.png"].channels, odd["gray_in_bgr.png"].color_space) == (3, "grayscale")
+    assert odd["really_a_png.jpg"].format == "png"
+
+
+def test_views_join_names(spark: SparkSession, first_run: str) -> None:
+    row = rows(
+        spark,
+        "SELECT emotion, source_name, image_format FROM femo.images_sample "
+        "WHERE path LIKE '%/test/happy/test_happy_0.jpg'",
+    )[0]
+    assert (row.emotion, row.source_name, row.image_format) == ("happy", "sample", "jpeg")
+    assert rows(spark, "SELECT count(*) n FROM femo.all_images WHERE source = 'sample'")[0].n > 0
+    source = rows(spark, "SELECT kind FROM femo.sources WHERE source_id = 'sample'")[0]
+    assert source.kind == "image_folders"
+
+
+def test_rerun_writes_nothing(
+    spark: SparkSession, catalog: Settings, first_run: str, sample: Sample
+) -> None:
+    before = (versions(spark, "images"), versions(spark, "quarantine"))
+    files = sum(1 for p in sample.images.rglob("*") if p.is_file())
+    code, line = ingest(spark, catalog, "--source", "sample", "--path", str(sample.images))
+    assert (code, line) == (
+        0,
+        f"sample: accepted 0, quarantined 0, skipped {files} already " "ingested",
+    )
+    assert (versions(spark, "images"), versions(spark, "quarantine")) == before
+
+
+def test_strict_fails_on_quarantine(spark: SparkSession, catalog: Settings, tmp_path: Path) -> None:
+    (tmp_path / "happy").mkdir()
+    (tmp_path / "happy" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut")
+    code, line = ingest(
+        spark, catalog, "--source", "strict_check", "--path", str(tmp_path), "--strict"
+    )
+    assert code == 1
+    assert line == (
+        "strict_check: accepted 0, quarantined 1 (truncated 1), skipped 0 already " "ingested"
+    )
+
+
+def test_new_files_only_and_same_bytes_under_two_labels(
+    spark: SparkSession, catalog: Settings, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(5)
+    root = tmp_path / "grow"
+    for label in ("happy", "sad"):
+        (root / label).mkdir(parents=True)
+    twin = encode(face_like(rng, 48, color=False), ".jpg")
+    (root / "happy" / "a.jpg").write_bytes(twin)
+    assert ingest(spark, catalog, "--source", "grow", "--path", str(root))[1].startswith(
+        "grow: accepted 1, quarantined 0, skipped 0"
+    )
+    (root / "sad" / "a_again.jpg").write_bytes(twin)
+    (root / "sad" / "b.jpg").write_bytes(encode(face_like(rng, 48, color=False), ".jpg"))
+    assert ingest(spark, catalog, "--source", "grow", "--path", str(root))[1] == (
+        "grow: accepted 2, quarantined 0, skipped 1 already ingested"
+    )
+    conflicts = rows(
+        spark,
+        "SELECT emotions, copies FROM femo.all_images a JOIN ("
+        "SELECT image_id, sort_array(collect_set(emotion)) emotions, count(*) copies"
+        " FROM femo.all_images WHERE source = 'grow' GROUP BY image_id "
+        "HAVING count(DISTINCT label_id) > 1) c USING (image_id) LIMIT 1",
+    )
+    assert [(list(r.emotions), r.copies) for r in conflicts] == [(["happy", "sad"], 2)]
+
+
+def test_fixed_file_moves_from_quarantine_to_images(
+    spark: SparkSession, catalog: Settings, tmp_path: Path
+) -> None:
+    (tmp_path / "fear").mkdir()
+    target = tmp_path / "fear" / "later.png"
+    target.write_bytes(b"not yet")
+    ingest(spark, catalog, "--source", "fixing", "--path", str(tmp_path))
+    good = encode(face_like(np.random.default_rng(2), 48, color=False), ".png")
+    target.write_bytes(good)
+    os.utime(target, (1_900_000_000, 1_900_000_000))
+    assert ingest(spark, catalog, "--source", "fixing", "--path", str(tmp_path))[1] == (
+        "fixing: accepted 1, quarantined 0, skipped 0 already ingested"
+    )
+    where = "WHERE source = 'fixing'"
+    assert rows(spark, f"SELECT count(*) n FROM femo.quarantine {where}")[0].n == 0
+    assert rows(spark, f"SELECT label_id FROM femo.images {where}")[0].label_id == 2
+
+
+def test_interrupted_run_is_completed_exactly_once(
+    spark: SparkSession, catalog: Settings, tmp_path: Path
+) -> None:
+    """A run that committed only part of its rows (killed between commits) is completed by the
+    next run: the missing files are ingested, nothing is duplicated."""
+    root = tmp_path / "partial"
+    shutil.copytree(Path(write_sample(tmp_path / "s", per_class=2).images), root)
+    ingest(spark, catalog, "--source", "partial", "--path", str(root))
+    total = rows(spark, "SELECT count(*) n FROM femo.images WHERE source = 'partial'")[0].n
+    spark.sql("DELETE FROM femo.images WHERE source = 'partial' AND split = 'test'")
+    spark.sql("DELETE FROM femo.quarantine WHERE source = 'partial' AND reason = 'truncated'")
+    code, line = ingest(spark, catalog, "--source", "partial", "--path", str(root))
+    assert line.startswith("partial: accepted 7, quarantined 2 (truncated 2)")
+    counts = rows(
+        spark,
+        "SELECT count(*) n, count(DISTINCT path) paths FROM femo.images "
+        "WHERE source = 'partial'",
+    )[0]
+    assert (counts.n, counts.paths) == (total, total)
+
+
+def test_fer_csv_rows_and_malformed_rows(
+    spark: SparkSession, catalog: Settings, sample: Sample
+) -> None:
+    code, line = ingest(
+        spark,
+        catalog,
+        "--source",
+        "fer_csv_sample",
+        "--path",
+        str(sample.csv),
+        "--layout",
+        "fer_csv",
+    )
+    assert line == (
+        "fer_csv_sample: accepted 20, quarantined 5 (bad_pixel_count 1, "
+        "label_out_of_range 1, malformed_row 1, non_numeric_pixels 1, "
+        "unknown_usage 1), skipped 0 already ingested"
+    )
+    got = rows(
+        spark,
+        "SELECT split, count(*) n FROM femo.images WHERE source = 'fer_csv_sample' "
+        "GROUP BY split ORDER BY split",
+    )
+    assert [(r.split, r.n) for r in got] == [("test", 13), ("train", 7)]
+    first = rows(
+        spark,
+        "SELECT path, label_id, width, height, format FROM femo.images "
+        "WHERE source = 'fer_csv_sample' AND path LIKE '%#line=2'",
+    )[0]
+    assert (first.label_id, first.width, first.height, first.format) == (0, 48, 48, "png")
+    bad = rows(
+        spark,
+        "SELECT path FROM femo.quarantine WHERE source = 'fer_csv_sample' "
+        "AND reason = 'malformed_row'",
+    )[0]
+    assert bad.path.endswith("fer2013.csv#line=26")
+    again = ingest(
+        spark,
+        catalog,
+        "--source",
+        "fer_csv_sample",
+        "--path",
+        str(sample.csv),
+        "--layout",
+        "fer_csv",
+    )[1]
+    assert again == "fer_csv_sample: accepted 0, quarantined 0, skipped 1 already ingested"
+
+
+def test_bad_source_name_is_refused(spark: SparkSession, catalog: Settings, sample: Sample) -> None:
+    from femo.errors import FemoError
+
+    with pytest.raises(FemoError, match="source name 'Bad Name' must match"):
+        ingest(spark, catalog, "--source", "Bad Name", "--path", str(sample.images))
