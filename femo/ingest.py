@@ -36,10 +36,12 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from femo.catalog import label_names
 from femo.fer_csv import FerRow, is_header, parse_line
 from femo.images import EMPTY_FILE, FILE_TOO_LARGE, Limits, Rejection, inspect_image
 from femo.layout import LabelMap, place, relative_path
 from femo.schemas import IMAGE_FACTS, IMAGES, QUARANTINE, TableSpec
+from femo.settings import IngestSettings
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, SparkSession
@@ -192,25 +194,64 @@ def inspect_with(
 
 # Spark side ------------------------------------------------------------------------------
 
+
+def inspect_options(
+    spark: SparkSession, database: str, root: str, split_from: str, guards: IngestSettings
+) -> InspectOptions:
+    """Options for the inspect transforms: label names from the catalog, limits from settings."""
+    return InspectOptions(
+        root=root,
+        split_from=split_from,
+        labels=label_names(spark, database),
+        limits=Limits(guards.max_pixels, guards.min_side, guards.grayscale_tolerance),
+    )
+
+
 _FINGERPRINT: Final = ("origin", "origin_size", "origin_modified_at")
 
 
-def list_files(spark: SparkSession, root: str) -> DataFrame:
-    """Every file under ``root`` (recursively) as origin, origin_size, origin_modified_at;
-    no content is read.
+def configure_scans(spark: SparkSession, open_cost_bytes: int) -> None:
+    """Pack many small files into each scan task, and make a few tasks per core so both cores
+    stay busy to the end (Spark's defaults give 32 small files per task or one task per core)."""
+    spark.conf.set("spark.sql.files.openCostInBytes", str(open_cost_bytes))
+    spark.conf.set(
+        "spark.sql.files.minPartitionNum", str(4 * spark.sparkContext.defaultParallelism)
+    )
 
-    Spark's file scans leave out zero-byte files, so the scan's listing is completed from the
-    file index (``inputFiles``); those files get size 0 and modification time 0, a stable
-    fingerprint, so a re-run skips them like any known file.
+
+def scan_files(spark: SparkSession, root: str) -> DataFrame:
+    """The ``binaryFile`` scan of ``root`` (recursive). Reusing one scan for the listing and the
+    content read lists the folder once. Files that cannot be read are skipped by the scan and
+    recorded as unreadable by :func:`unread_rows`, never fatal."""
+    return (
+        spark.read.format("binaryFile")
+        .option("recursiveFileLookup", "true")
+        .option("ignoreCorruptFiles", "true")
+        .option("ignoreMissingFiles", "true")
+        .load(root)
+    )
+
+
+def list_files(files: DataFrame) -> DataFrame:
+    """Every file of the scan ``files`` as origin, origin_size, origin_modified_at; no content
+    is read.
+
+    Spark's file scans leave out zero-byte files, so when the file index (``inputFiles``)
+    holds more files than the scan, the listing is completed from it; those files get size 0
+    and modification time 0, a stable fingerprint, so a re-run skips them like any known file.
+    The result is materialised (``localCheckpoint``).
     """
-    files = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(root)
+    spark = files.sparkSession
     scanned = files.select(
         F.col("path").alias("origin"),
         F.col("length").alias("origin_size"),
         F.col("modificationTime").alias("origin_modified_at"),
-    )
+    ).localCheckpoint()
+    paths = files.inputFiles()
+    if len(paths) == scanned.count():
+        return scanned
     # The index writes local files as file:///x, the scan as file:/x.
-    indexed = spark.createDataFrame([(p,) for p in files.inputFiles()], "origin string").select(
+    indexed = spark.createDataFrame([(p,) for p in paths], "origin string").select(
         F.regexp_replace("origin", "^file:///", "file:/").alias("origin")
     )
     empty = indexed.join(scanned, "origin", "left_anti").select(
@@ -218,7 +259,7 @@ def list_files(spark: SparkSession, root: str) -> DataFrame:
         F.lit(0).cast("long").alias("origin_size"),
         F.timestamp_seconds(F.lit(0)).alias("origin_modified_at"),
     )
-    return scanned.unionByName(empty)
+    return scanned.unionByName(empty).localCheckpoint()
 
 
 def known_origins(spark: SparkSession, database: str, source: str) -> DataFrame:
@@ -275,26 +316,15 @@ def unread_rows(new: DataFrame, results: DataFrame, max_file_bytes: int) -> Data
     )
 
 
-def read_new_files(
-    spark: SparkSession, root: str, new: DataFrame, max_file_bytes: int, since: Any
-) -> DataFrame:
+def read_new_files(files: DataFrame, new: DataFrame, max_file_bytes: int, since: Any) -> DataFrame:
     """Content of the new files only. ``length`` and ``modificationTime`` filters are pushed
-    into the ``binaryFile`` scan, so old and oversized files are not read."""
+    into the ``binaryFile`` scan ``files``, so old and oversized files are not read."""
     wanted = new.where(_readable(max_file_bytes)).select(
         F.col("origin").alias("path"),
         F.col("origin_size").alias("length"),
         F.col("origin_modified_at").alias("modificationTime"),
     )
-    scan = (
-        spark.read.format("binaryFile")
-        .option("recursiveFileLookup", "true")
-        # A file that cannot be read must not fail the run: it is skipped here and recorded
-        # as unreadable by unread_rows.
-        .option("ignoreCorruptFiles", "true")
-        .option("ignoreMissingFiles", "true")
-        .load(root)
-        .where((F.col("length") <= max_file_bytes) & (F.col("modificationTime") >= since))
-    )
+    scan = files.where((F.col("length") <= max_file_bytes) & (F.col("modificationTime") >= since))
     return scan.join(F.broadcast(wanted), ["path", "length", "modificationTime"], "left_semi")
 
 
@@ -410,17 +440,21 @@ def ingest(
     root: str,
     layout: str,
     options: InspectOptions,
-    max_file_bytes: int,
+    guards: IngestSettings,
     run_id: str,
 ) -> IngestSummary:
     """Ingest the collection at ``root`` for ``source``; see the module docstring.
 
-    The new files and the results are materialised with ``localCheckpoint``: their plans read
-    ``images`` and ``quarantine``, and a cached plan would be recomputed against the tables as
-    this very run changes them (the files it just wrote would no longer look new).
+    The listing, the new files and the inspected rows are materialised with
+    ``localCheckpoint``: the new files' plan reads ``images`` and ``quarantine``, and a cached
+    plan would be recomputed against the tables as this very run changes them (the files it
+    just wrote would no longer look new).
     """
     summary = IngestSummary(source)
-    listing = list_files(spark, root)
+    max_file_bytes = guards.max_file_bytes
+    configure_scans(spark, guards.open_cost_bytes)
+    files = scan_files(spark, root)
+    listing = list_files(files)
     new = listing.join(
         known_origins(spark, database, source), list(_FINGERPRINT), "left_anti"
     ).localCheckpoint()
@@ -432,8 +466,8 @@ def ingest(
         return summary
     if layout == "folders":
         since = new.agg(F.min("origin_modified_at")).first()[0]  # type: ignore[index]
-        files = read_new_files(spark, root, new, max_file_bytes, since)
-        inspected = files.transform(inspect_with(inspect_files_frame, options))
+        content = read_new_files(files, new, max_file_bytes, since)
+        inspected = content.transform(inspect_with(inspect_files_frame, options))
     else:
         csvs = new.where(_readable(max_file_bytes)).collect()
         frames = [
@@ -446,10 +480,9 @@ def ingest(
             else spark.createDataFrame([], RESULT_SCHEMA)
         )
     inspected = inspected.localCheckpoint()
-    results = (
-        inspected.unionByName(unreadable_rows(new, max_file_bytes))
-        .unionByName(unread_rows(new, inspected, max_file_bytes))
-        .localCheckpoint()
+    # Built only from checkpointed frames: no Delta table in its plan, safe to reuse.
+    results = inspected.unionByName(unreadable_rows(new, max_file_bytes)).unionByName(
+        unread_rows(new, inspected, max_file_bytes)
     )
     write_results(spark, results, database, source, run_id, summary)
     return summary

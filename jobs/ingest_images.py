@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 import uuid
 
-from femo.catalog import init_catalog, label_names, refresh_views, register_source
-from femo.images import Limits
-from femo.ingest import LAYOUTS, InspectOptions, ingest
+from femo.catalog import init_catalog, refresh_views, register_source
+from femo.ingest import LAYOUTS, ingest, inspect_options
 from femo.job import Job
 from femo.layout import SPLIT_FROM
 
@@ -46,13 +45,7 @@ class IngestImages(Job):
         init_catalog(spark, settings)
         register_source(spark, database, args.source, KIND[args.layout], args.path)
         guards = settings.ingest
-        spark.conf.set("spark.sql.files.openCostInBytes", str(guards.open_cost_bytes))
-        options = InspectOptions(
-            root=args.path,
-            split_from=split_from,
-            labels=label_names(spark, database),
-            limits=Limits(guards.max_pixels, guards.min_side, guards.grayscale_tolerance),
-        )
+        options = inspect_options(spark, database, args.path, split_from, guards)
         summary = ingest(
             spark,
             database,
@@ -60,7 +53,7 @@ class IngestImages(Job):
             args.path,
             args.layout,
             options,
-            guards.max_file_bytes,
+            guards,
             run_id=uuid.uuid4().hex,
         )
         refresh_views(spark, database)

@@ -15,26 +15,44 @@ echo "== femo demo: home $home"
 
 if [[ -n "$data_dir" && -d "$data_dir/fer2013/train" ]]; then
   echo "== FER-2013 found under $data_dir/fer2013"
+  source=fer2013
+  images="$data_dir/fer2013"
+  csv=""
 else
   cat <<MSG
 == No FER-2013 under FEMO_DATA_DIR (${data_dir:-unset}).
    To run on the real data, download the Kaggle dataset msambare/fer2013 (train/<emotion>/*.jpg,
    test/<emotion>/*.jpg), unpack it as <dir>/fer2013 and run: FEMO_DATA_DIR=<dir> make demo
+   Running every stage on a small generated sample instead.
 MSG
+  source=sample
+  PYTHONPATH=. "$py" -m femo.sample "$home/sample"
+  images="$home/sample/images"
+  csv="$home/sample/fer2013.csv"
 fi
 
-echo "== 1/1 catalog: database, emotions, sources"
+echo "== 1/2 catalog: database, emotions, sources"
 $submit jobs/init_catalog.py
 
-echo "== the emotions every source maps its labels to"
-$submit jobs/query.py --sql "SELECT emotion_id, name, valence, synonyms FROM emotions ORDER BY emotion_id"
+echo "== 2/2 ingest: decode, measure and quarantine $images"
+$submit jobs/ingest_images.py --source "$source" --path "$images"
+if [[ -n "$csv" ]]; then
+  $submit jobs/ingest_images.py --source sample_csv --path "$csv" --layout fer_csv
+fi
+
+echo "== images per emotion and split"
+$submit jobs/query.py --file sql/insights/images_per_emotion_and_split.sql --param "source=$source"
+echo "== quarantine by reason"
+$submit jobs/query.py --file sql/insights/quarantine_by_reason.sql
+echo "== identical images under different labels (first 5)"
+$submit jobs/query.py --file sql/insights/label_conflicts.sql --limit 5
 
 cat <<MSG
 
 == Done. Everything femo wrote is under $home:
    warehouse/   Delta tables of the database femo   metastore/   embedded Derby metastore
-Query the tables by name:
-   ./spark-submit.sh jobs/query.py --sql "SELECT * FROM sources"
-   ./spark-submit.sh jobs/query.py --file sql/<query>.sql --param name=value --format csv
-   .venv/bin/pyspark ... or a notebook: see README.md, "Querying"
+Query the tables and views by name (images, quarantine, all_images, images_<source>, ...):
+   ./spark-submit.sh jobs/query.py --sql "SELECT emotion, count(*) FROM all_images GROUP BY 1"
+   ./spark-submit.sh jobs/query.py --file sql/insights/duplicates.sql --format csv
+   or from a notebook: notebooks/quickstart.ipynb
 MSG
