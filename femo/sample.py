@@ -92,7 +92,10 @@ def write_images(root: Path, per_class: int = 4, seed: int = 13) -> tuple[int, d
     (photos / "gray_in_bgr.png").write_bytes(encode(gray3, ".png"))
     # A PNG named .jpg: accepted, format sniffed from the bytes.
     (photos / "really_a_png.jpg").write_bytes(encode(face_like(rng, SIDE, color=False), ".png"))
-    good += 2
+    # The same bytes under a second label, as FER-2013 has them: a label conflict to find.
+    twin = (root / "train" / "happy" / "train_happy_0.jpg").read_bytes()
+    (root / "train" / "sad" / "twin_of_train_happy_0.jpg").write_bytes(twin)
+    good += 3
 
     jpeg = encode(face_like(rng, SIDE, color=False), ".jpg")
     png = encode(face_like(rng, 96, color=True), ".png")

@@ -105,7 +105,7 @@ def test_image_rows_carry_labels_splits_and_metadata(
         ("train", 1, 4),
         ("train", 2, 4),
         ("train", 3, 8),
-        ("train", 4, 4),
+        ("train", 4, 5),
         ("train", 5, 4),
         ("train", 6, 4),
     ]
