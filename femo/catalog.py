@@ -218,8 +218,9 @@ def refresh_views(spark: SparkSession, database: str) -> list[str]:
     Views live in the metastore only: no Delta commit."""
     spark.catalog.setCurrentDatabase(database)
     run_sql(spark, "views/all_images")
+    run_sql(spark, "views/faces_current")
     template = Template(statement(read_sql("views/images_by_source")))
-    names = ["all_images"]
+    names = ["all_images", "faces_current"]
     for row in run_sql(spark, "sources_with_images").collect():
         if SOURCE_ID.match(row.source_id):  # seeded or registered ids: always slugs
             spark.sql(template.substitute(source=row.source_id))

@@ -166,8 +166,55 @@ QUARANTINE = TableSpec(
     ),
 )
 
+FACES = TableSpec(
+    name="faces",
+    comment="Faces found in images (one row per face, or one no_face row per image), with crops.",
+    key=("image_id", "policy", "detector_version", "face_index"),
+    schema=StructType(
+        [
+            col(
+                "face_id",
+                StringType(),
+                "sha256 of image_id|policy|detector_version|face_index",
+                nullable=False,
+            ),
+            col("image_id", StringType(), "the image (images.image_id)", nullable=False),
+            col(
+                "policy",
+                StringType(),
+                "detect, or whole_image for already-cropped faces",
+                nullable=False,
+            ),
+            col("detector", StringType(), "detector and cascade, e.g. opencv-haar:haarcascade_..."),
+            col(
+                "detector_version",
+                StringType(),
+                "hash of detector and crop parameters",
+                nullable=False,
+            ),
+            col("detector_params", StringType(), "the parameters as JSON"),
+            col("status", StringType(), "face, no_face or undecodable"),
+            col("face_index", IntegerType(), "0 is the largest face", nullable=False),
+            col("faces_in_image", IntegerType(), "faces this row's image yielded"),
+            col(
+                "detected_faces",
+                IntegerType(),
+                "what the detector found (a check under whole_image)",
+            ),
+            col("bbox_x", IntegerType(), "left, original pixels"),
+            col("bbox_y", IntegerType(), "top, original pixels"),
+            col("bbox_w", IntegerType(), "width, original pixels"),
+            col("bbox_h", IntegerType(), "height, original pixels"),
+            col("crop", BinaryType(), "PNG of the square grayscale crop, ready for training"),
+            col("crop_size", IntegerType(), "crop side in pixels"),
+            col("detected_at", TimestampType(), "when the row was written"),
+            *_RUN,
+        ]
+    ),
+)
+
 #: Dimension tables created by ``jobs/init_catalog.py``.
 DIMENSION_TABLES: tuple[TableSpec, ...] = (EMOTIONS, SOURCES)
 
-#: Tables written by ``jobs/ingest_images.py``.
-INGEST_TABLES: tuple[TableSpec, ...] = (IMAGES, QUARANTINE)
+#: Tables written by ``jobs/ingest_images.py`` and ``jobs/detect_faces.py``.
+INGEST_TABLES: tuple[TableSpec, ...] = (IMAGES, QUARANTINE, FACES)

@@ -136,7 +136,7 @@ def build_session(settings: Settings) -> SparkSession:
     if not under_spark_submit():
         # A Python-started SparkContext takes its workers' interpreter from PYSPARK_PYTHON, not
         # from spark.pyspark.python (spark-submit translates that one itself).
-        os.environ.setdefault("PYSPARK_PYTHON", spark_conf(settings)["spark.pyspark.python"])
+        os.environ.setdefault("PYSPARK_PYTHON", settings.spark.python or sys.executable)
     spark = configure_builder(SparkSession.builder, settings).getOrCreate()
     spark.sparkContext.setLogLevel(settings.spark.log_level)
     log.info(

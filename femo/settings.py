@@ -31,7 +31,7 @@ ENV_OVERRIDES: Mapping[str, str] = {
 
 #: Sections that are free-form maps: in ``spark.conf.spark.ui.enabled`` everything after
 #: ``spark.conf.`` is one key.
-MAP_SECTIONS: tuple[str, ...] = ("spark.conf",)
+MAP_SECTIONS: tuple[str, ...] = ("spark.conf", "faces.policies")
 
 #: Keys holding local paths (or URIs) that are resolved relative to the settings file.
 PATH_KEYS: tuple[str, ...] = ("home", "data_dir", "spark.jars_dir", "catalog.warehouse")
@@ -113,6 +113,31 @@ class IngestSettings(_Section):
     )
 
 
+class FacesSettings(_Section):
+    """``jobs/detect_faces.py``: per-source policy, Haar cascade parameters, crops."""
+
+    default_policy: str = Field("detect", pattern="^(detect|whole_image)$")
+    policies: dict[str, str] = Field(
+        default_factory=lambda: {"fer2013": "whole_image", "fer2013_csv": "whole_image"},
+        description="source_id -> detect | whole_image (already-cropped faces)",
+    )
+    cascade: str = "haarcascade_frontalface_default.xml"
+    scale_factor: float = Field(1.1, gt=1.0)
+    min_neighbors: int = Field(5, ge=0)
+    min_size: int = Field(0, ge=0, description="Smallest face side in original pixels; 0: any.")
+    max_side: int = Field(320, ge=16, description="Detect on a copy at most this many px a side.")
+    crop_size: int = Field(48, ge=8)
+    margin: float = Field(0.1, ge=0.0, le=1.0)
+
+    @field_validator("policies")
+    @classmethod
+    def _known_policies(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = {k: v for k, v in value.items() if v not in ("detect", "whole_image")}
+        if bad:
+            raise ValueError(f"policies must be detect or whole_image, got {bad}")
+        return value
+
+
 class Settings(_Section):
     """All femo settings. Mirrors ``conf/local.yaml`` key for key."""
 
@@ -123,6 +148,7 @@ class Settings(_Section):
     spark: SparkSettings = Field(default_factory=SparkSettings)  # type: ignore[arg-type]
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)  # type: ignore[arg-type]
     ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
+    faces: FacesSettings = Field(default_factory=FacesSettings)  # type: ignore[arg-type]
 
     # Derived locations -------------------------------------------------------------------
     def _under_home(self, name: str) -> str:
@@ -308,7 +334,7 @@ def flatten(settings: Settings) -> dict[str, Any]:
     out: dict[str, Any] = {}
 
     def walk(prefix: str, node: Any) -> None:
-        if isinstance(node, dict) and prefix != "spark.conf":
+        if isinstance(node, dict) and prefix not in MAP_SECTIONS:
             for k, v in node.items():
                 walk(f"{prefix}.{k}" if prefix else k, v)
         else:

@@ -31,19 +31,24 @@ MSG
   csv="$home/sample/fer2013.csv"
 fi
 
-echo "== 1/2 catalog: database, emotions, sources"
+echo "== 1/3 catalog: database, emotions, sources"
 $submit jobs/init_catalog.py
 
-echo "== 2/2 ingest: decode, measure and quarantine $images"
+echo "== 2/3 ingest: decode, measure and quarantine $images"
 $submit jobs/ingest_images.py --source "$source" --path "$images"
 if [[ -n "$csv" ]]; then
   $submit jobs/ingest_images.py --source sample_csv --path "$csv" --layout fer_csv
 fi
 
+echo "== 3/3 faces: Haar cascade per source policy, 48x48 crops"
+$submit jobs/detect_faces.py
+
 echo "== images per emotion and split"
 $submit jobs/query.py --file sql/insights/images_per_emotion_and_split.sql --param "source=$source"
 echo "== quarantine by reason"
 $submit jobs/query.py --file sql/insights/quarantine_by_reason.sql
+echo "== face detection rate per source and emotion"
+$submit jobs/query.py --file sql/insights/face_detection_rate.sql
 echo "== identical images under different labels (first 5)"
 $submit jobs/query.py --file sql/insights/label_conflicts.sql --limit 5
 
@@ -51,7 +56,8 @@ cat <<MSG
 
 == Done. Everything femo wrote is under $home:
    warehouse/   Delta tables of the database femo   metastore/   embedded Derby metastore
-Query the tables and views by name (images, quarantine, all_images, images_<source>, ...):
+Query the tables and views by name (images, quarantine, faces, all_images, faces_current,
+images_<source>, ...):
    ./spark-submit.sh jobs/query.py --sql "SELECT emotion, count(*) FROM all_images GROUP BY 1"
    ./spark-submit.sh jobs/query.py --file sql/insights/duplicates.sql --format csv
    or from a notebook: notebooks/quickstart.ipynb
