@@ -27,7 +27,7 @@ import numpy as np
 
 from femo.catalog import init_catalog
 from femo.detection import detect_faces, params_of
-from femo.faces import DETECT, Box, DetectorParams, decode_gray, detect, find_faces, load_cascade
+from femo.faces import DETECT, DetectorParams, decode_gray, detect, find_faces, load_cascade
 from femo.ingest import ingest, inspect_options
 from femo.sample import encode, face_like
 from femo.session import build_session
@@ -53,13 +53,6 @@ def workload(data: Path | None, side: int, limit: int, out: Path) -> list[bytes]
         (folder / f"{i}.jpg").write_bytes(blob)
         images.append(blob)
     return images
-
-
-def iou(a: Box, b: Box) -> float:
-    x0, y0 = max(a.x, b.x), max(a.y, b.y)
-    x1, y1 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
-    inter = max(0, x1 - x0) * max(0, y1 - y0)
-    return inter / (a.area + b.area - inter)
 
 
 def main() -> int:
@@ -110,7 +103,7 @@ def main() -> int:
         agree = sum(
             1
             for i in with_face
-            if found["downscaled"][i] and iou(found["full"][i][0], found["downscaled"][i][0]) >= 0.5
+            if found["downscaled"][i] and found["full"][i][0].iou(found["downscaled"][i][0]) >= 0.5
         )
         print(f"workload: {len(grays)} images at {args.side} px; max_side {detector.max_side}")
         print(

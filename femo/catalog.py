@@ -168,7 +168,7 @@ def merge_rows(
     try:
         if changed.isEmpty():
             return MergeResult(0, 0)
-        condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.key)
+        condition = spec.merge_condition()
         values: dict[str, str | Column] = {c: f"s.`{c}`" for c in columns}
         inserts: dict[str, str | Column] = {**values, **(insert_defaults or {})}
         updates: dict[str, str | Column] = {c: v for c, v in values.items() if c not in spec.key}

@@ -166,7 +166,7 @@ def detect_faces(
     summary.statuses.update(
         {r.status: r["count"] for r in rows.groupBy("status").count().collect()}
     )
-    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in FACES.key)
+    condition = FACES.merge_condition()
     (
         DeltaTable.forName(spark, f"{database}.{FACES.name}")
         .alias("t")

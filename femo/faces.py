@@ -65,6 +65,15 @@ class Box:
         """Pixels covered."""
         return self.w * self.h
 
+    def iou(self, other: Box) -> float:
+        """Intersection over union with ``other`` (1.0: the same box, 0.0: disjoint)."""
+        x0, y0 = max(self.x, other.x), max(self.y, other.y)
+        x1 = min(self.x + self.w, other.x + other.w)
+        y1 = min(self.y + self.h, other.y + other.h)
+        inter = max(0, x1 - x0) * max(0, y1 - y0)
+        union = self.area + other.area - inter
+        return inter / union if union else 0.0
+
 
 def load_cascade(name: str) -> cv2.CascadeClassifier:
     """One of the cascades OpenCV 4.x ships (``cv2.data.haarcascades``).

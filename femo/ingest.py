@@ -364,7 +364,7 @@ def upsert(spark: SparkSession, spec: TableSpec, database: str, rows: DataFrame)
     """MERGE ``rows`` into the table on ``spec.key``: update matches, insert the rest."""
     from delta.tables import DeltaTable
 
-    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.key)
+    condition = spec.merge_condition()
     (
         DeltaTable.forName(spark, f"{database}.{spec.name}")
         .alias("t")
@@ -382,7 +382,7 @@ def delete_keys(spark: SparkSession, spec: TableSpec, database: str, keys: DataF
     table = f"{database}.{spec.name}"
     if spark.table(table).join(keys, list(spec.key), "left_semi").isEmpty():
         return
-    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.key)
+    condition = spec.merge_condition()
     DeltaTable.forName(spark, table).alias("t").merge(
         keys.alias("s"), condition
     ).whenMatchedDelete().execute()

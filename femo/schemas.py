@@ -40,6 +40,10 @@ class TableSpec:
     partition_by: tuple[str, ...] = ()
     properties: dict[str, str] = field(default_factory=dict)
 
+    def merge_condition(self, target: str = "t", source: str = "s") -> str:
+        """The MERGE condition that matches rows on this table's key."""
+        return " AND ".join(f"{target}.`{k}` = {source}.`{k}`" for k in self.key)
+
 
 EMOTIONS = TableSpec(
     name="emotions",

@@ -35,13 +35,6 @@ def astronaut() -> bytes:
     return encode(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR), ".png")
 
 
-def iou(a: Box, b: Box) -> float:
-    x0, y0 = max(a.x, b.x), max(a.y, b.y)
-    x1, y1 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
-    inter = max(0, x1 - x0) * max(0, y1 - y0)
-    return inter / (a.area + b.area - inter)
-
-
 def box_of(row: dict) -> Box:  # type: ignore[type-arg]
     return Box(row["bbox_x"], row["bbox_y"], row["bbox_w"], row["bbox_h"])
 
@@ -52,7 +45,7 @@ def test_astronaut_face_is_found_with_a_48px_crop(cascade, astronaut: bytes) -> 
     assert (primary["status"], primary["face_index"]) == ("face", 0)
     assert primary["faces_in_image"] == len(rows) >= 1
     # Eileen Collins' face sits around x 170-280, y 60-170 of the 512x512 picture.
-    assert iou(box_of(primary), Box(175, 65, 95, 95)) > 0.6
+    assert box_of(primary).iou(Box(175, 65, 95, 95)) > 0.6
     crop = cv2.imdecode(np.frombuffer(primary["crop"], np.uint8), cv2.IMREAD_UNCHANGED)
     assert crop.shape == (48, 48)
 
@@ -62,7 +55,7 @@ def test_downscaled_detection_finds_the_same_face(cascade, astronaut: bytes) -> 
     assert gray is not None
     small = detect(gray, cascade, DetectorParams(max_side=320))[0]
     full = detect(gray, cascade, DetectorParams(max_side=4096))[0]
-    assert iou(small, full) > 0.7
+    assert small.iou(full) > 0.7
 
 
 def test_lfw_faces_are_found_and_non_faces_are_not(cascade) -> None:  # type: ignore[no-untyped-def]
@@ -148,3 +141,10 @@ def test_frame_core_adds_ids_and_detector(cascade, astronaut: bytes) -> None:  #
     assert (out["detector"] == "opencv-haar:haarcascade_frontalface_default.xml").all()
     whole = out[out["policy"] == WHOLE_IMAGE]
     assert len(whole) == 1 and whole.iloc[0]["bbox_w"] == 512
+
+
+def test_box_iou() -> None:
+    a = Box(0, 0, 10, 10)
+    assert a.iou(a) == 1.0
+    assert a.iou(Box(20, 20, 5, 5)) == 0.0
+    assert a.iou(Box(5, 0, 10, 10)) == pytest.approx(50 / 150)
