@@ -234,6 +234,36 @@ def label_names(spark: SparkSession, database: str) -> dict[str, int]:
     return {r.label: r.emotion_id for r in run_sql(spark, "label_names").collect()}
 
 
+def upsert(
+    spark: SparkSession, spec: TableSpec, database: str, rows: DataFrame, *, update: bool = True
+) -> None:
+    """MERGE ``rows`` into the table on ``spec.key``: insert the new ones, and update matches
+    unless ``update`` is false (insert-only: existing rows are never touched)."""
+    from delta.tables import DeltaTable
+
+    merge = (
+        DeltaTable.forName(spark, f"{database}.{spec.name}")
+        .alias("t")
+        .merge(rows.alias("s"), spec.merge_condition())
+    )
+    if update:
+        merge = merge.whenMatchedUpdateAll()
+    merge.whenNotMatchedInsertAll().execute()
+
+
+def delete_keys(spark: SparkSession, spec: TableSpec, database: str, keys: DataFrame) -> None:
+    """Delete the rows of the table whose key is in ``keys`` (no commit when none is)."""
+    from delta.tables import DeltaTable
+
+    table = f"{database}.{spec.name}"
+    if spark.table(table).join(keys, list(spec.key), "left_semi").isEmpty():
+        return
+    condition = spec.merge_condition()
+    DeltaTable.forName(spark, table).alias("t").merge(
+        keys.alias("s"), condition
+    ).whenMatchedDelete().execute()
+
+
 def init_catalog(spark: SparkSession, settings: Settings) -> CatalogSummary:
     """Create the database and tables, seed the dimensions and create the views. Safe to run
     any number of times: a re-run commits nothing."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 import pandas as pd
 from pyspark.sql import functions as F
 
+from femo.catalog import upsert
 from femo.faces import CropParams, DetectorParams, find_faces, load_cascade
 from femo.schemas import FACES, IMAGES
 from femo.settings import FacesSettings
@@ -133,8 +134,6 @@ def detect_faces(
     spark: SparkSession, database: str, settings: FacesSettings, sources: Sequence[str], run_id: str
 ) -> DetectSummary:
     """Find faces in every pending image and MERGE the rows into ``faces`` (insert-only)."""
-    from delta.tables import DeltaTable
-
     detector, crop = params_of(settings)
     load_cascade(detector.cascade)  # fail fast, on the driver, with a clear message
     summary = DetectSummary(detector_version(detector, crop))
@@ -166,12 +165,5 @@ def detect_faces(
     summary.statuses.update(
         {r.status: r["count"] for r in rows.groupBy("status").count().collect()}
     )
-    condition = FACES.merge_condition()
-    (
-        DeltaTable.forName(spark, f"{database}.{FACES.name}")
-        .alias("t")
-        .merge(rows.alias("s"), condition)
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
+    upsert(spark, FACES, database, rows, update=False)
     return summary

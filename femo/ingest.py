@@ -36,7 +36,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from femo.catalog import label_names
+from femo.catalog import delete_keys, label_names, upsert
 from femo.fer_csv import FerRow, is_header, parse_line
 from femo.images import EMPTY_FILE, FILE_TOO_LARGE, Limits, Rejection, inspect_image
 from femo.layout import LabelMap, place, relative_path
@@ -358,34 +358,6 @@ def table_rows(
             for f in spec.schema.fields
         ]
     )
-
-
-def upsert(spark: SparkSession, spec: TableSpec, database: str, rows: DataFrame) -> None:
-    """MERGE ``rows`` into the table on ``spec.key``: update matches, insert the rest."""
-    from delta.tables import DeltaTable
-
-    condition = spec.merge_condition()
-    (
-        DeltaTable.forName(spark, f"{database}.{spec.name}")
-        .alias("t")
-        .merge(rows.alias("s"), condition)
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
-
-
-def delete_keys(spark: SparkSession, spec: TableSpec, database: str, keys: DataFrame) -> None:
-    """Delete the rows of the table whose key is in ``keys`` (no commit when none is)."""
-    from delta.tables import DeltaTable
-
-    table = f"{database}.{spec.name}"
-    if spark.table(table).join(keys, list(spec.key), "left_semi").isEmpty():
-        return
-    condition = spec.merge_condition()
-    DeltaTable.forName(spark, table).alias("t").merge(
-        keys.alias("s"), condition
-    ).whenMatchedDelete().execute()
 
 
 @dataclass
