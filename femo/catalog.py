@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from femo.errors import FemoError, MissingPrerequisiteError
-from femo.schemas import DIMENSION_TABLES, INGEST_TABLES, SOURCES, TableSpec
+from femo.schemas import DIMENSION_TABLES, EXTERNAL_TABLES, INGEST_TABLES, SOURCES, TableSpec
 from femo.settings import Settings
 from femo.sql import read_sql, run_sql, statement
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Every table init_catalog creates.
-ALL_TABLES: tuple[TableSpec, ...] = (*DIMENSION_TABLES, *INGEST_TABLES)
+ALL_TABLES: tuple[TableSpec, ...] = (*DIMENSION_TABLES, *INGEST_TABLES, *EXTERNAL_TABLES)
 
 #: What a source_id looks like: it becomes part of view names and partition paths.
 SOURCE_ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")

@@ -39,6 +39,9 @@ class TableSpec:
     key: tuple[str, ...]
     partition_by: tuple[str, ...] = ()
     properties: dict[str, str] = field(default_factory=dict)
+    #: Columns that point at another table's key, as ``column -> "table.column"``; the ERD
+    #: (``python -m femo.erd``) draws its relations from these.
+    references: dict[str, str] = field(default_factory=dict)
 
     def merge_condition(self, target: str = "t", source: str = "s") -> str:
         """The MERGE condition that matches rows on this table's key."""
@@ -123,6 +126,7 @@ IMAGES = TableSpec(
     comment="One row per ingested image file, with its bytes and measured metadata.",
     key=("source", "path"),
     partition_by=("source",),
+    references={"source": "sources.source_id", "label_id": "emotions.emotion_id"},
     schema=StructType(
         [
             col("source", StringType(), "source_id in sources", nullable=False),
@@ -150,6 +154,7 @@ QUARANTINE = TableSpec(
     name="quarantine",
     comment="Every input femo rejected, with a machine-readable reason and a detail.",
     key=("source", "path"),
+    references={"source": "sources.source_id"},
     schema=StructType(
         [
             col("source", StringType(), "source_id in sources", nullable=False),
@@ -174,6 +179,7 @@ FACES = TableSpec(
     name="faces",
     comment="Faces found in images (one row per face, or one no_face row per image), with crops.",
     key=("image_id", "policy", "detector_version", "face_index"),
+    references={"image_id": "images.image_id"},
     schema=StructType(
         [
             col(
@@ -217,8 +223,20 @@ FACES = TableSpec(
     ),
 )
 
+# -- FACS tables (jobs/scrape_facs.py) --
+FACS_TABLES: tuple[TableSpec, ...] = ()
+
+# -- everyday emotions (jobs/ingest_everyday.py) --
+EVERYDAY_TABLES: tuple[TableSpec, ...] = ()
+
+# -- downloads (jobs/fetch_api_images.py, jobs/fetch_search_images.py) --
+DOWNLOAD_TABLES: tuple[TableSpec, ...] = ()
+
 #: Dimension tables created by ``jobs/init_catalog.py``.
 DIMENSION_TABLES: tuple[TableSpec, ...] = (EMOTIONS, SOURCES)
 
 #: Tables written by ``jobs/ingest_images.py`` and ``jobs/detect_faces.py``.
 INGEST_TABLES: tuple[TableSpec, ...] = (IMAGES, QUARANTINE, FACES)
+
+#: Tables written by the jobs that read external sources (pages, CSVs, APIs).
+EXTERNAL_TABLES: tuple[TableSpec, ...] = (*FACS_TABLES, *EVERYDAY_TABLES, *DOWNLOAD_TABLES)

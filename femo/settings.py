@@ -138,6 +138,20 @@ class FacesSettings(_Section):
         return value
 
 
+class HttpSettings(_Section):
+    """How femo talks to web APIs and pages: timeouts, retries, size cap (``femo.http``)."""
+
+    connect_timeout_s: float = Field(5.0, gt=0, description="Seconds to open a connection.")
+    read_timeout_s: float = Field(30.0, gt=0, description="Seconds to wait between bytes.")
+    retries: int = Field(4, ge=0, description="Retries on 429, 5xx, timeouts, lost connections.")
+    backoff_factor: float = Field(0.5, ge=0, description="Backoff: factor * 2**(retry-1) s.")
+    backoff_max_s: float = Field(60.0, gt=0, description="Longest wait between two retries.")
+    max_bytes: int = Field(
+        20_000_000, ge=1, description="Larger responses are rejected (too_large) unread."
+    )
+    user_agent: str = "femo (facial emotion recognition pipeline)"
+
+
 class Settings(_Section):
     """All femo settings. Mirrors ``conf/local.yaml`` key for key."""
 
@@ -149,6 +163,7 @@ class Settings(_Section):
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)  # type: ignore[arg-type]
     ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
     faces: FacesSettings = Field(default_factory=FacesSettings)  # type: ignore[arg-type]
+    http: HttpSettings = Field(default_factory=HttpSettings)  # type: ignore[arg-type]
 
     # Derived locations -------------------------------------------------------------------
     def _under_home(self, name: str) -> str:
