@@ -152,6 +152,13 @@ class HttpSettings(_Section):
     user_agent: str = "femo (facial emotion recognition pipeline)"
 
 
+class SqlServerSettings(_Section):
+    """Spark's Thrift server (HiveServer2 protocol) for JDBC/ODBC clients (``make sql-server``)."""
+
+    host: str = Field("127.0.0.1", description="Address to bind; 127.0.0.1 keeps it local.")
+    port: int = Field(10000, ge=1, le=65535, description="HiveServer2 binary-protocol port.")
+
+
 class Settings(_Section):
     """All femo settings. Mirrors ``conf/local.yaml`` key for key."""
 
@@ -164,6 +171,7 @@ class Settings(_Section):
     ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
     faces: FacesSettings = Field(default_factory=FacesSettings)  # type: ignore[arg-type]
     http: HttpSettings = Field(default_factory=HttpSettings)  # type: ignore[arg-type]
+    sql_server: SqlServerSettings = Field(default_factory=SqlServerSettings)  # type: ignore[arg-type]
 
     # Derived locations -------------------------------------------------------------------
     def _under_home(self, name: str) -> str:
