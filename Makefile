@@ -23,10 +23,11 @@ export PYTHONPATH := $(CURDIR)
 export PYSPARK_PYTHON := $(CURDIR)/$(PY)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help venv jars setup demo test lint typecheck check pack-env clean clean-home
+.PHONY: help venv jars setup demo test lint typecheck check pack-env clean clean-home erd \
+	sql-server sql-server-stop sql-server-status
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 19
 
 venv: $(VENV_STAMP)  ## create or reuse .venv with the pinned stack (horovod built with Gloo)
 
@@ -70,6 +71,18 @@ typecheck:  ## mypy --strict over femo/
 	$(VENV)/bin/mypy
 
 check: lint typecheck test  ## lint, types and tests
+
+erd:  ## regenerate docs/ERD.md (Mermaid) from the table specs in femo/schemas.py
+	$(PY) -m femo.erd --output docs/ERD.md
+
+sql-server: setup  ## start Spark's Thrift server (JDBC/ODBC) on sql_server.host:port; SET="k=v ..."
+	./scripts/sql-server.sh start $(foreach s,$(SET),--set $(s))
+
+sql-server-stop:  ## stop it (with the embedded metastore, do so before running batch jobs)
+	./scripts/sql-server.sh stop $(foreach s,$(SET),--set $(s))
+
+sql-server-status:  ## is it running? (exit 3 when not)
+	./scripts/sql-server.sh status $(foreach s,$(SET),--set $(s))
 
 pack-env: venv  ## pack .venv for executors (build/femo-env.tar.gz, see conf/cluster.yaml)
 	mkdir -p build

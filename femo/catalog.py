@@ -214,13 +214,15 @@ def register_source(
 
 
 def refresh_views(spark: SparkSession, database: str) -> list[str]:
-    """(Re)create ``all_images`` and one ``images_<source_id>`` view per image source.
+    """(Re)create ``all_images``, ``faces_current``, ``all_data`` (images with their emotion's
+    FACS action units) and one ``images_<source_id>`` view per image source.
     Views live in the metastore only: no Delta commit."""
     spark.catalog.setCurrentDatabase(database)
     run_sql(spark, "views/all_images")
     run_sql(spark, "views/faces_current")
+    run_sql(spark, "views/all_data")
     template = Template(statement(read_sql("views/images_by_source")))
-    names = ["all_images", "faces_current"]
+    names = ["all_images", "faces_current", "all_data"]
     for row in run_sql(spark, "sources_with_images").collect():
         if SOURCE_ID.match(row.source_id):  # seeded or registered ids: always slugs
             spark.sql(template.substitute(source=row.source_id))

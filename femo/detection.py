@@ -42,6 +42,8 @@ def params_of(settings: FacesSettings) -> tuple[DetectorParams, CropParams]:
             settings.min_neighbors,
             settings.min_size,
             settings.max_side,
+            settings.min_face_ratio,
+            settings.downscaled_min_neighbors,
         ),
         CropParams(settings.crop_size, settings.margin),
     )

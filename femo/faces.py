@@ -3,7 +3,8 @@
 :func:`find_faces` turns one image's bytes into the rows ``femo.faces`` stores: one per detected
 face (largest first), or a single ``no_face`` row, or, under the ``whole_image`` policy (for
 already-cropped faces such as FER-2013's), the whole image as the face. Detection runs on a
-grayscale copy downscaled to ``max_side`` pixels, and boxes are mapped back to original pixels.
+grayscale copy scaled down by :func:`detection_scale` and boxes are mapped back to original
+pixels.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ class DetectorParams:
     min_neighbors: int = 5
     min_size: int = 20
     max_side: int = 320
+    #: Faces smaller than this share of the image's shorter side are not looked for (0: any).
+    min_face_ratio: float = 0.0
+    #: ``min_neighbors`` on a downscaled copy (None: the same); a smaller copy yields fewer
+    #: overlapping hits per face, so fewer make a detection.
+    downscaled_min_neighbors: int | None = None
 
     def as_json(self) -> str:
         """The parameters as a JSON object, stored beside every row."""
@@ -94,11 +100,28 @@ def decode_gray(data: bytes) -> Gray | None:
     return None if pixels is None or pixels.size == 0 else np.asarray(pixels, dtype=np.uint8)
 
 
-def detect(gray: Gray, cascade: cv2.CascadeClassifier, params: DetectorParams) -> list[Box]:
-    """Faces in ``gray``, largest first, detected on a copy whose longer side is at most
-    ``params.max_side`` and mapped back to original pixels."""
-    height, width = gray.shape
+def detection_scale(height: int, width: int, params: DetectorParams, window: int = 24) -> float:
+    """How much to shrink an image before detection (1.0: not at all, never enlarged).
+
+    The copy's longer side is at most ``max_side``; and with ``min_face_ratio`` set, the copy is
+    just large enough for the smallest wanted face (that share of the shorter side) to fill the
+    cascade's ``window``: detecting smaller faces would be wasted work.
+    """
     scale = min(1.0, params.max_side / max(height, width))
+    if params.min_face_ratio > 0:
+        scale = min(scale, window / (params.min_face_ratio * min(height, width)))
+    return scale
+
+
+def detect(gray: Gray, cascade: cv2.CascadeClassifier, params: DetectorParams) -> list[Box]:
+    """Faces in ``gray``, largest first, detected on a copy shrunk by :func:`detection_scale`
+    and mapped back to original pixels."""
+    height, width = gray.shape
+    window = min(cascade.getOriginalWindowSize())
+    scale = detection_scale(height, width, params, window)
+    neighbors = params.min_neighbors
+    if scale < 1.0 and params.downscaled_min_neighbors is not None:
+        neighbors = params.downscaled_min_neighbors
     small = (
         gray
         if scale == 1.0
@@ -112,7 +135,7 @@ def detect(gray: Gray, cascade: cv2.CascadeClassifier, params: DetectorParams) -
     found = cascade.detectMultiScale(
         cv2.equalizeHist(small),
         scaleFactor=params.scale_factor,
-        minNeighbors=params.min_neighbors,
+        minNeighbors=neighbors,
         minSize=(min_side, min_side),
     )
     boxes = [

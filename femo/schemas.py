@@ -224,13 +224,146 @@ FACES = TableSpec(
 )
 
 # -- FACS tables (jobs/scrape_facs.py) --
-FACS_TABLES: tuple[TableSpec, ...] = ()
+_SCRAPE = (
+    col("source_url", StringType(), "the page the row was read from"),
+    col("scraped_at", TimestampType(), "when the row was first written or last changed"),
+    col("run_id", StringType(), "the scrape run that last wrote the row"),
+)
+
+ACTION_UNITS = TableSpec(
+    name="action_units",
+    comment="FACS action units as the iMotions guide lists them: name, muscle, example GIF.",
+    key=("action_unit",),
+    schema=StructType(
+        [
+            col("action_unit", IntegerType(), "FACS action unit number, e.g. 12", nullable=False),
+            col("name", StringType(), "the guide's description, e.g. Lip Corner Puller"),
+            col("facial_muscle", StringType(), "the muscle(s) behind the movement"),
+            col("example_gif_url", StringType(), "animated example of the movement"),
+            col("note", StringType(), "the AU cell's remark, e.g. also shows slight AU4 and AU10"),
+            *_SCRAPE,
+        ]
+    ),
+)
+
+EMOTION_ACTION_UNITS = TableSpec(
+    name="emotion_action_units",
+    comment="Which action units make up each emotion (one row per emotion and action unit).",
+    key=("emotion_id", "action_unit"),
+    references={
+        "emotion_id": "emotions.emotion_id",
+        "action_unit": "action_units.action_unit",
+    },
+    schema=StructType(
+        [
+            col("emotion_id", IntegerType(), "the emotion (emotions.emotion_id)", nullable=False),
+            col("emotion", StringType(), "the emotion as the page wrote it, e.g. Happiness / Joy"),
+            col("action_unit", IntegerType(), "one action unit of the emotion", nullable=False),
+            col("position", IntegerType(), "1-based place of the AU in the page's combination"),
+            col("action_units_text", StringType(), "the combination as written, e.g. 6 + 12"),
+            col("note", StringType(), "the combination's remark, e.g. on one side of the face"),
+            col("description", StringType(), "the page's description of the combination"),
+            *_SCRAPE,
+        ]
+    ),
+)
+
+FACS_TABLES: tuple[TableSpec, ...] = (ACTION_UNITS, EMOTION_ACTION_UNITS)
 
 # -- everyday emotions (jobs/ingest_everyday.py) --
-EVERYDAY_TABLES: tuple[TableSpec, ...] = ()
+EVERYDAY_EMOTIONS = TableSpec(
+    name="everyday_emotions",
+    comment=(
+        "Emotions in everyday life (Trampe, Quoidbach & Taquet 2015): one row per complete, "
+        "valid response of the study's CSV; rejected lines are in quarantine."
+    ),
+    key=("source", "origin", "line_no"),
+    references={"source": "sources.source_id", "felt": "everyday_emotion_names.emotion"},
+    schema=StructType(
+        [
+            col("source", StringType(), "source_id in sources", nullable=False),
+            col("origin", StringType(), "URI of the CSV the row was read from", nullable=False),
+            col("line_no", LongType(), "line in the CSV, 1-based (header: 1)", nullable=False),
+            col("id", StringType(), "the row's id as published (text: an identifier)"),
+            col("hour", IntegerType(), "hour of the report, 0-23 (the CSV's Hours)"),
+            col("day", StringType(), "the CSV's Day as written, trimmed"),
+            col("weekday", StringType(), "Monday ... Sunday"),
+            col("weekday_no", IntegerType(), "ISO 8601 weekday: 1 = Monday ... 7 = Sunday"),
+            col(
+                "felt",
+                ArrayType(StringType(), False),
+                "clean names of the emotions flagged 1, in the CSV's column order; "
+                "everyday_emotion_names holds all 18 with their valence",
+            ),
+            col("ingested_at", TimestampType(), "when the row was last written"),
+            *_RUN,
+        ]
+    ),
+)
 
-# -- downloads (jobs/fetch_api_images.py, jobs/fetch_search_images.py) --
-DOWNLOAD_TABLES: tuple[TableSpec, ...] = ()
+EVERYDAY_EMOTION_NAMES = TableSpec(
+    name="everyday_emotion_names",
+    comment=(
+        "The 18 emotions of the everyday-emotions CSV: published column name, clean name, "
+        "valence; written from femo.everyday.STUDY_EMOTIONS."
+    ),
+    key=("emotion",),
+    references={"emotion_id": "emotions.emotion_id"},
+    schema=StructType(
+        [
+            col("emotion", StringType(), "clean snake_case name, e.g. offense", nullable=False),
+            col("original_name", StringType(), "column name as published, e.g. Ofense"),
+            col("valence", StringType(), "positive or negative, as the study groups them"),
+            col("position", IntegerType(), "column order in the CSV, 1-18"),
+            col("emotion_id", IntegerType(), "the femo emotion it is a label of, if any"),
+        ]
+    ),
+)
+
+EVERYDAY_TABLES: tuple[TableSpec, ...] = (EVERYDAY_EMOTIONS, EVERYDAY_EMOTION_NAMES)
+
+# -- downloads (jobs/fetch_api_images.py: image APIs and web image searches) --
+DOWNLOADS = TableSpec(
+    name="downloads",
+    comment="Manifest of images downloaded from image APIs and web searches into the landing "
+    "zone: one row per source image, where it came from and where it lies.",
+    key=("source", "source_image_id"),
+    references={
+        "source": "sources.source_id",
+        "emotion_id": "emotions.emotion_id",
+        "sha256": "images.image_id",
+    },
+    schema=StructType(
+        [
+            col("source", StringType(), "source_id in sources (the connector)", nullable=False),
+            col(
+                "source_image_id",
+                StringType(),
+                "the source's id of the image (Pixabay id; a hash of the URL for web searches)",
+                nullable=False,
+            ),
+            col("emotion_id", IntegerType(), "emotion the query asked for"),
+            col("emotion", StringType(), "its name: the landing folder, the label at ingest"),
+            col("query", StringType(), "search text sent, e.g. 'happy face'"),
+            col("page_url", StringType(), "page that shows the image (redacted)"),
+            col("image_url", StringType(), "URL the bytes were downloaded from (redacted)"),
+            col("title", StringType(), "title or tags as the source gives them"),
+            col("licence", StringType(), "licence or terms of use of the image"),
+            col("author", StringType(), "author or uploader, when the source names one"),
+            col("width", IntegerType(), "width in pixels as announced by the source"),
+            col("height", IntegerType(), "height in pixels as announced by the source"),
+            col("status", StringType(), "downloaded, or duplicate (same bytes as duplicate_of)"),
+            col("duplicate_of", StringType(), "source_image_id of the stored copy, if duplicate"),
+            col("sha256", StringType(), "sha256 of the bytes: images.image_id once ingested"),
+            col("format", StringType(), "format sniffed from the bytes"),
+            col("size_bytes", LongType(), "bytes downloaded"),
+            col("landing_path", StringType(), "file in the landing zone (the stored copy)"),
+            col("fetched_at", TimestampType(), "when the bytes were downloaded"),
+            *_RUN,
+        ]
+    ),
+)
+DOWNLOAD_TABLES: tuple[TableSpec, ...] = (DOWNLOADS,)
 
 #: Dimension tables created by ``jobs/init_catalog.py``.
 DIMENSION_TABLES: tuple[TableSpec, ...] = (EMOTIONS, SOURCES)

@@ -132,6 +132,10 @@ def build_session(settings: Settings) -> SparkSession:
             )
         return active
     if settings.catalog.metastore_uri is None and not is_uri(settings.metastore_dir):
+        from femo.sql_server import check_metastore_free
+
+        # Embedded Derby admits one JVM: say so now rather than fail in Derby's stack traces.
+        check_metastore_free(settings)
         Path(settings.metastore_dir).mkdir(parents=True, exist_ok=True)
     if not under_spark_submit():
         # A Python-started SparkContext takes its workers' interpreter from PYSPARK_PYTHON, not

@@ -33,6 +33,11 @@ ENV_OVERRIDES: Mapping[str, str] = {
 #: ``spark.conf.`` is one key.
 MAP_SECTIONS: tuple[str, ...] = ("spark.conf", "faces.policies")
 
+#: Sections of named sub-sections (``fetch.connectors.pixabay.base_url``): dotted keys reach
+#: into them as usual, but :func:`flatten` shows each group as one value, so a settings file
+#: documents the group as one key and a new member needs no new top-level key.
+GROUP_SECTIONS: tuple[str, ...] = ("fetch.connectors",)
+
 #: Keys holding local paths (or URIs) that are resolved relative to the settings file.
 PATH_KEYS: tuple[str, ...] = ("home", "data_dir", "spark.jars_dir", "catalog.warehouse")
 
@@ -126,6 +131,16 @@ class FacesSettings(_Section):
     min_neighbors: int = Field(5, ge=0)
     min_size: int = Field(0, ge=0, description="Smallest face side in original pixels; 0: any.")
     max_side: int = Field(320, ge=16, description="Detect on a copy at most this many px a side.")
+    min_face_ratio: float = Field(
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description="Smallest face looked for, as a share of the image's shorter side; detection "
+        "runs on a copy just large enough for it (0: full resolution up to max_side).",
+    )
+    downscaled_min_neighbors: int | None = Field(
+        2, ge=0, description="min_neighbors on a downscaled copy; null: min_neighbors."
+    )
     crop_size: int = Field(48, ge=8)
     margin: float = Field(0.1, ge=0.0, le=1.0)
 
@@ -146,10 +161,67 @@ class HttpSettings(_Section):
     retries: int = Field(4, ge=0, description="Retries on 429, 5xx, timeouts, lost connections.")
     backoff_factor: float = Field(0.5, ge=0, description="Backoff: factor * 2**(retry-1) s.")
     backoff_max_s: float = Field(60.0, gt=0, description="Longest wait between two retries.")
+    retry_after_max_s: int = Field(
+        120, ge=0, description="Longest Retry-After (or X-RateLimit-Reset) wait honoured."
+    )
+    total_timeout_s: float = Field(
+        300.0, gt=0, description="Seconds a whole response may take, however steady the trickle."
+    )
     max_bytes: int = Field(
         20_000_000, ge=1, description="Larger responses are rejected (too_large) unread."
     )
     user_agent: str = "femo (facial emotion recognition pipeline)"
+
+
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class ConnectorSettings(_Section):
+    """One search connector of ``jobs/fetch_api_images.py`` (``femo.connectors``).
+
+    The API key is never a setting: ``key_env`` names the environment variable that holds it.
+    """
+
+    base_url: str = Field(
+        description="Scheme, host and optional path prefix of the API; a mirror or a test server."
+    )
+    key_env: str = Field(pattern=_ENV_NAME, description="NAME of the variable holding the key.")
+    host: str | None = Field(None, description="X-RapidAPI-Host header (RapidAPI-hosted APIs).")
+    per_page: int | None = Field(
+        None, ge=1, le=200, description="Results asked per page; null: the API's own page."
+    )
+
+
+class PixabaySettings(ConnectorSettings):
+    """Pixabay's image API (https://pixabay.com/api/docs/)."""
+
+    base_url: str = "https://pixabay.com"
+    key_env: str = Field("PIXABAY_API_KEY", pattern=_ENV_NAME)
+    per_page: int | None = Field(50, ge=3, le=200, description="Pixabay accepts 3..200.")
+
+
+class DdgSettings(ConnectorSettings):
+    """A DuckDuckGo image search hosted on RapidAPI."""
+
+    base_url: str = "https://duckduckgo-image-search.p.rapidapi.com"
+    key_env: str = Field("RAPIDAPI_KEY", pattern=_ENV_NAME)
+    host: str | None = "duckduckgo-image-search.p.rapidapi.com"
+
+
+class FetchConnectors(_Section):
+    """Settings of each connector, by its ``--source`` name."""
+
+    pixabay: PixabaySettings = Field(default_factory=PixabaySettings)  # type: ignore[arg-type]
+    ddg: DdgSettings = Field(default_factory=DdgSettings)  # type: ignore[arg-type]
+
+
+class FetchSettings(_Section):
+    """``jobs/fetch_api_images.py``: image downloads from image APIs and web image searches."""
+
+    per_emotion: int = Field(20, ge=1, description="Images wanted per emotion (--per-emotion).")
+    threads: int = Field(4, ge=1, le=64, description="Parallel downloads (threads on the driver).")
+    max_pages: int = Field(10, ge=1, description="Most result pages read per query.")
+    connectors: FetchConnectors = Field(default_factory=FetchConnectors)
 
 
 class SqlServerSettings(_Section):
@@ -171,6 +243,7 @@ class Settings(_Section):
     ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
     faces: FacesSettings = Field(default_factory=FacesSettings)  # type: ignore[arg-type]
     http: HttpSettings = Field(default_factory=HttpSettings)  # type: ignore[arg-type]
+    fetch: FetchSettings = Field(default_factory=FetchSettings)  # type: ignore[arg-type]
     sql_server: SqlServerSettings = Field(default_factory=SqlServerSettings)  # type: ignore[arg-type]
 
     # Derived locations -------------------------------------------------------------------
@@ -278,6 +351,16 @@ def _get_dotted(tree: Mapping[str, Any], key: str) -> Any:
     return node
 
 
+def _lookup(tree: Mapping[str, Any], key: str) -> tuple[bool, Any]:
+    """Whether ``key`` is in ``tree``, and its value (which may be None)."""
+    node: Any = tree
+    for part in _split_key(key):
+        if not isinstance(node, Mapping) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -357,7 +440,7 @@ def flatten(settings: Settings) -> dict[str, Any]:
     out: dict[str, Any] = {}
 
     def walk(prefix: str, node: Any) -> None:
-        if isinstance(node, dict) and prefix not in MAP_SECTIONS:
+        if isinstance(node, dict) and prefix not in (*MAP_SECTIONS, *GROUP_SECTIONS):
             for k, v in node.items():
                 walk(f"{prefix}.{k}" if prefix else k, v)
         else:
@@ -388,10 +471,13 @@ def main(argv: list[str] | None = None) -> int:
         "reports_dir": settings.reports_dir,
     }
     if args.get:
+        found, nested = _lookup(settings.model_dump(), args.get)
         if args.get in values:
             value = values[args.get]
         elif args.get in derived:
             value = derived[args.get]
+        elif found:  # inside a group section, e.g. fetch.connectors.ddg.host
+            value = nested
         else:
             print(f"error: no setting {args.get}", file=sys.stderr)
             return 2

@@ -2,7 +2,11 @@
 
 Examples:
   jobs/query.py --sql "SELECT name, synonyms FROM emotions"
-  jobs/query.py --file sql/insights/images_per_emotion.sql --param split=train --format csv
+  jobs/query.py --file sql/insights/images_per_emotion_and_split.sql --param source=fer2013
+  jobs/query.py --list      (the insight queries, what they answer and their parameters)
+
+Parameters a file declares in its header (``-- :name = default  meaning``) take their default
+unless ``--param`` gives them.
 """
 
 from __future__ import annotations
@@ -16,6 +20,17 @@ from femo.errors import FemoError
 from femo.job import Job
 from femo.query import FORMATS, render, run_query
 from femo.settings import parse_override
+from femo.sql import SqlDoc, bind, insights
+
+
+def listing(docs: dict[str, SqlDoc]) -> str:
+    """One paragraph per query: ``sql/<name>.sql``, its title, its parameters and defaults."""
+    blocks = []
+    for name, doc in docs.items():
+        lines = [f"sql/{name}.sql", f"    {doc.title}"]
+        lines += [f"    --param {p.name}={p.default!r}  {p.doc}".rstrip() for p in doc.params]
+        blocks.append("\n".join(lines))
+    return "\n".join(blocks)
 
 
 class Query(Job):
@@ -29,6 +44,9 @@ class Query(Job):
         what = parser.add_mutually_exclusive_group(required=True)
         what.add_argument("--sql", help="the statement to run")
         what.add_argument("--file", type=Path, help="a .sql file holding one statement")
+        what.add_argument(
+            "--list", action="store_true", help="list the insight queries of sql/insights/"
+        )
         parser.add_argument(
             "--param",
             action="append",
@@ -42,6 +60,9 @@ class Query(Job):
         )
 
     def run(self, args: argparse.Namespace) -> int:
+        if args.list:
+            self.say(listing(insights()))
+            return 0
         if args.file is not None:
             try:
                 text = args.file.read_text(encoding="utf-8")
@@ -49,7 +70,7 @@ class Query(Job):
                 raise FemoError(f"cannot read {args.file}: {exc.strerror}") from exc
         else:
             text = args.sql
-        params = dict(parse_override(p, "--param") for p in args.param)
+        params = bind(text, dict(parse_override(p, "--param") for p in args.param))
         set_current_database(self.spark, self.settings)
         frame = run_query(self.spark, text, params)
         if args.limit is not None:

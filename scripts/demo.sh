@@ -13,6 +13,9 @@ home=$(setting home)
 data_dir=$(setting data_dir)
 echo "== femo demo: home $home"
 
+# The generated sample is always written (small): the image-API mirror and the everyday-emotions
+# stage use it; the image stages use it only when FER-2013 is not there.
+PYTHONPATH=. "$py" -m femo.sample "$home/sample"
 if [[ -n "$data_dir" && -d "$data_dir/fer2013/train" ]]; then
   echo "== FER-2013 found under $data_dir/fer2013"
   source=fer2013
@@ -26,39 +29,75 @@ else
    Running every stage on a small generated sample instead.
 MSG
   source=sample
-  PYTHONPATH=. "$py" -m femo.sample "$home/sample"
   images="$home/sample/images"
   csv="$home/sample/fer2013.csv"
 fi
+if [[ -n "$data_dir" && -f "$data_dir/everyday_emotions.csv" ]]; then
+  everyday="$data_dir/everyday_emotions.csv"
+else
+  echo "== No everyday_emotions.csv under FEMO_DATA_DIR: using the generated one (see README)"
+  everyday="$home/sample/everyday_emotions.csv"
+fi
 
-echo "== 1/3 catalog: database, emotions, sources"
+echo "== 1/8 catalog: database, emotions, sources"
 $submit jobs/init_catalog.py
 
-echo "== 2/3 ingest: decode, measure and quarantine $images"
+echo "== 2/8 downloads: the Pixabay job against a local mirror of generated pictures"
+echo "   (for pixabay.com itself: export PIXABAY_API_KEY=... and leave out the base_url --set)"
+mirror_log=$(mktemp)
+PYTHONPATH=. "$py" -m femo.mirror "$home/sample/images/train" >"$mirror_log" 2>&1 &
+mirror_pid=$!
+trap 'kill "$mirror_pid" 2>/dev/null || true; rm -f "$mirror_log"' EXIT
+for _ in $(seq 100); do grep -q '^mirror: ' "$mirror_log" && break; sleep 0.1; done
+mirror_url=$(sed -n 's/^mirror: \(http[^ ]*\) .*/\1/p' "$mirror_log")
+PIXABAY_API_KEY=local-mirror $submit jobs/fetch_api_images.py --source pixabay \
+  --emotions angry,disgust,fear,happy,sad,surprise,neutral --per-emotion 3 \
+  --set "fetch.connectors.pixabay.base_url=$mirror_url"
+kill "$mirror_pid" 2>/dev/null || true
+
+echo "== 3/8 ingest: decode, measure and quarantine $images and the downloads"
 $submit jobs/ingest_images.py --source "$source" --path "$images"
 if [[ -n "$csv" ]]; then
   $submit jobs/ingest_images.py --source sample_csv --path "$csv" --layout fer_csv
 fi
+$submit jobs/ingest_images.py --source pixabay --path "$home/landing/pixabay"
 
-echo "== 3/3 faces: Haar cascade per source policy, 48x48 crops"
+echo "== 4/8 faces: Haar cascade per source policy, 48x48 crops"
 $submit jobs/detect_faces.py
 
-echo "== images per emotion and split"
+echo "== 5/8 FACS action units from the iMotions guide (a saved copy when offline)"
+if ! $submit jobs/scrape_facs.py --set http.retries=1 --set http.connect_timeout_s=3; then
+  echo "   the page is not reachable from here: reading the copy in tests/fixtures/facs/"
+  $submit jobs/scrape_facs.py --html tests/fixtures/facs/imotions_facs.html
+fi
+
+echo "== 6/8 everyday emotions: clean $everyday"
+$submit jobs/ingest_everyday.py --path "$everyday"
+
+echo "== 7/8 EDA report"
+$submit jobs/eda_report.py
+
+echo "== 8/8 a few insights (jobs/query.py --list shows them all)"
+echo "-- images per emotion and split"
 $submit jobs/query.py --file sql/insights/images_per_emotion_and_split.sql --param "source=$source"
-echo "== quarantine by reason"
+echo "-- quarantine by reason"
 $submit jobs/query.py --file sql/insights/quarantine_by_reason.sql
-echo "== face detection rate per source and emotion"
+echo "-- face detection rate per source and emotion"
 $submit jobs/query.py --file sql/insights/face_detection_rate.sql
-echo "== identical images under different labels (first 5)"
-$submit jobs/query.py --file sql/insights/label_conflicts.sql --limit 5
+echo "-- the action units of happiness"
+$submit jobs/query.py --file sql/insights/action_units_of_emotion.sql --param emotion=happy
+echo "-- everyday emotions: positive vs negative by weekday"
+$submit jobs/query.py --file sql/insights/everyday_valence_by_weekday.sql
 
 cat <<MSG
 
 == Done. Everything femo wrote is under $home:
-   warehouse/   Delta tables of the database femo   metastore/   embedded Derby metastore
-Query the tables and views by name (images, quarantine, faces, all_images, faces_current,
-images_<source>, ...):
-   ./spark-submit.sh jobs/query.py --sql "SELECT emotion, count(*) FROM all_images GROUP BY 1"
-   ./spark-submit.sh jobs/query.py --file sql/insights/duplicates.sql --format csv
-   or from a notebook: notebooks/quickstart.ipynb
+   warehouse/  Delta tables of the database femo     metastore/  embedded Derby metastore
+   landing/    downloaded images and their journal   reports/eda.html  the EDA report
+Query the tables and views by name (images, quarantine, faces, downloads, action_units,
+everyday_emotions, all_images, all_data, faces_current, images_<source>, ...):
+   ./spark-submit.sh jobs/query.py --list
+   ./spark-submit.sh jobs/query.py --file sql/insights/label_conflicts.sql --format csv
+   make sql-server   then any JDBC/ODBC client on jdbc:hive2://127.0.0.1:10000/femo
+   or from a notebook: notebooks/eda.ipynb, notebooks/quickstart.ipynb
 MSG

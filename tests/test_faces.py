@@ -16,6 +16,7 @@ from femo.faces import (
     DetectorParams,
     decode_gray,
     detect,
+    detection_scale,
     find_faces,
     load_cascade,
 )
@@ -56,6 +57,41 @@ def test_downscaled_detection_finds_the_same_face(cascade, astronaut: bytes) -> 
     small = detect(gray, cascade, DetectorParams(max_side=320))[0]
     full = detect(gray, cascade, DetectorParams(max_side=4096))[0]
     assert small.iou(full) > 0.7
+
+
+#: The settings' defaults: shrink so a face of a fifth of the shorter side fills the window.
+SHRUNK = DetectorParams(min_size=0, min_face_ratio=0.2, downscaled_min_neighbors=2)
+
+
+def test_detection_scale_never_enlarges_and_follows_the_smallest_wanted_face() -> None:
+    assert detection_scale(48, 48, SHRUNK) == 1.0  # FER-2013: a fifth is 9.6 px < 24
+    assert detection_scale(224, 224, SHRUNK) == pytest.approx(24 / 44.8)
+    assert detection_scale(480, 640, SHRUNK) == pytest.approx(24 / 96)  # shorter side counts
+    assert detection_scale(4000, 4000, DetectorParams(max_side=320)) == pytest.approx(0.08)
+    assert detection_scale(224, 224, DetectorParams(max_side=320)) == 1.0
+
+
+def test_shrunk_detection_agrees_with_full_resolution_on_the_astronaut(
+    cascade, astronaut: bytes
+) -> None:  # type: ignore[no-untyped-def]
+    gray = decode_gray(astronaut)
+    assert gray is not None
+    shrunk = detect(gray, cascade, SHRUNK)[0]
+    full = detect(gray, cascade, DetectorParams(min_size=0, max_side=4096))[0]
+    assert shrunk.iou(full) > 0.7
+
+
+def test_shrunk_detection_on_224px_lfw_finds_faces_not_non_faces(cascade) -> None:  # type: ignore[no-untyped-def]
+    lfw = data.lfw_subset()  # 100 faces, then 100 non-faces, 25x25
+
+    def found(index: int) -> bool:
+        img = cv2.resize(
+            (lfw[index] * 255).astype(np.uint8), (224, 224), interpolation=cv2.INTER_CUBIC
+        )
+        return bool(detect(img, cascade, SHRUNK))
+
+    assert sum(found(i) for i in range(100)) >= 80
+    assert sum(found(i) for i in range(100, 200)) <= 5
 
 
 def test_lfw_faces_are_found_and_non_faces_are_not(cascade) -> None:  # type: ignore[no-untyped-def]

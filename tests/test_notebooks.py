@@ -9,18 +9,19 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from femo.sample import write_images
+
 from .submit import ROOT, submit
 
 
-def test_quickstart_sees_the_tables_jobs_created(tmp_path: Path) -> None:
-    init = submit("jobs/init_catalog.py", "--set", "spark.master=local[2]", home=tmp_path)
-    assert init.returncode == 0, init.stdout + init.stderr
-
-    notebook = nbformat.read(ROOT / "notebooks" / "quickstart.ipynb", as_version=4)
+def execute(name: str, home: Path) -> dict[int, str]:
+    """Run ``notebooks/<name>`` with ``home`` as FEMO_HOME; the text output of each code cell
+    by cell index. A cell that raises fails the test (nbclient raises CellExecutionError)."""
+    notebook = nbformat.read(ROOT / "notebooks" / name, as_version=4)
     env_before = dict(os.environ)
     os.environ.update(
         {
-            "FEMO_HOME": str(tmp_path),
+            "FEMO_HOME": str(home),
             "FEMO_CONF": str(ROOT / "conf" / "local.yaml"),
             "PYSPARK_PYTHON": sys.executable,
         }
@@ -35,8 +36,7 @@ def test_quickstart_sees_the_tables_jobs_created(tmp_path: Path) -> None:
     finally:
         os.environ.clear()
         os.environ.update(env_before)
-
-    outputs = {
+    return {
         i: "".join(
             o.get("data", {}).get("text/plain", "") + o.get("text", "")
             for o in cell.get("outputs", [])
@@ -44,9 +44,46 @@ def test_quickstart_sees_the_tables_jobs_created(tmp_path: Path) -> None:
         for i, cell in enumerate(notebook.cells)
         if cell.cell_type == "code"
     }
+
+
+def test_quickstart_sees_the_tables_jobs_created(tmp_path: Path) -> None:
+    init = submit("jobs/init_catalog.py", "--set", "spark.master=local[2]", home=tmp_path)
+    assert init.returncode == 0, init.stdout + init.stderr
+
+    outputs = execute("quickstart.ipynb", tmp_path)
     assert f"warehouse: {tmp_path}/warehouse" in outputs[1]
     assert "emotions" in outputs[3] and "sources" in outputs[3]
     names = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt"]
     positions = [outputs[5].find(f" {name} ") for name in names]
     assert -1 not in positions and positions == sorted(positions)
     assert "negative" in outputs[6] and "5" in outputs[6]
+
+
+def test_eda_notebook_explores_an_ingested_collection(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    write_images(images, per_class=4)
+    home = tmp_path / "home"
+    ingest = submit(
+        "jobs/ingest_images.py",
+        "--source",
+        "nbsample",
+        "--path",
+        str(images),
+        "--set",
+        "spark.master=local[2]",
+        home=home,
+    )
+    assert ingest.returncode == 0, ingest.stdout + ingest.stderr
+
+    outputs = execute("eda.ipynb", home)
+    text = "\n".join(outputs.values())
+    cells = nbformat.read(ROOT / "notebooks" / "eda.ipynb", as_version=4).cells
+    by_source = {c.source.splitlines()[0]: outputs.get(i, "") for i, c in enumerate(cells)}
+    balance = by_source["balance = run_sql(spark, 'insights/class_balance_by_split').toPandas()"]
+    # write_images(per_class=4): 8 happy and 5 sad train images, 2 test images per emotion.
+    rows = [line.split() for line in balance.splitlines()[1:]]
+    counts = {(r[2], r[4]): int(r[5]) for r in rows if len(r) >= 6}
+    assert counts[("train", "happy")] == 8 and counts[("train", "sad")] == 5
+    assert counts[("test", "angry")] == 2 and len(counts) == 14
+    assert "insights/quality_by_emotion" in text and "insights/label_conflicts" in text
+    assert "unknown_label" in text  # quarantine by reason

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from femo.errors import SqlFileError
-from femo.sql import read_sql, sql_root, statement
+from femo.sql import bind, describe, insights, markers, read_sql, sql_root, statement
 
 
 def test_statement_strips_one_trailing_semicolon_and_comments_stay() -> None:
@@ -45,3 +45,17 @@ def test_read_sql_refuses_odd_names(name: str) -> None:
 def test_read_sql_names_a_missing_file() -> None:
     with pytest.raises(SqlFileError, match="no SQL file seed/nothing.sql"):
         read_sql("seed/nothing")
+
+
+def test_every_insight_declares_the_parameters_it_uses() -> None:
+    for name, doc in insights().items():
+        assert markers(read_sql(name)) == {p.name for p in doc.params}, name
+        assert doc.title, f"{name}: its first comment line should say what it answers"
+
+
+def test_describe_reads_title_and_parameter_defaults() -> None:
+    doc = describe("-- Images of a side.\n-- :side = 48  pixels\n-- :who = ''  a source\nSELECT 1")
+    assert doc.title == "Images of a side."
+    assert doc.defaults() == {"side": 48, "who": ""}
+    assert bind("-- t\n-- :side = 48  px\nSELECT :side", {"side": 96}) == {"side": 96}
+    assert markers("SELECT :a, ':b', x::int -- :c\nFROM t WHERE y = :d") == {"a", "d"}

@@ -1,4 +1,5 @@
--- Images per emotion and split, for one source or all (:source = '' for all).
+-- Images per emotion and split, for one source or all.
+-- :source = ''  a source_id, or '' for every source
 SELECT emotion, label_id, split, count(*) AS images
 FROM all_images
 WHERE :source = '' OR source = :source

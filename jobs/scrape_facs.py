@@ -1,0 +1,70 @@
+"""Read the iMotions FACS guide into femo.action_units and femo.emotion_action_units.
+
+The page (fetched with --url, default the published guide, or a saved copy with --html) is
+parsed in full before anything is written: a page whose tables are missing, whose headers
+changed or whose rows cannot be read fails with a message and writes nothing. The tables mirror
+the page: re-running on the same page commits nothing; changed rows are updated, and action
+units the page no longer lists are deleted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from femo.catalog import init_catalog, label_names, refresh_views, register_source
+from femo.errors import FemoError
+from femo.facs import (
+    DEFAULT_URL,
+    SOURCE_ID,
+    SOURCE_KIND,
+    facs_rows,
+    fetch_page,
+    parse_page,
+    write_facs,
+)
+from femo.job import Job
+from femo.layout import LabelMap
+
+
+class ScrapeFacs(Job):
+    """``./spark-submit.sh jobs/scrape_facs.py [--url URL | --html FILE]``"""
+
+    description = __doc__
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        where = parser.add_mutually_exclusive_group()
+        where.add_argument("--url", default=None, help=f"the page to fetch (default {DEFAULT_URL})")
+        where.add_argument(
+            "--html", type=Path, default=None, help="a saved copy of the page instead of fetching"
+        )
+
+    def run(self, args: argparse.Namespace) -> int:
+        settings = self.settings
+        database = settings.catalog.database
+        # the whole page is read before Spark is touched: a broken page writes nothing
+        if args.html is not None:
+            try:
+                html = args.html.read_bytes()
+            except OSError as exc:
+                raise FemoError(f"cannot read {args.html}: {exc.strerror}") from exc
+            page = parse_page(html, args.html.resolve().as_uri(), saved_copy=True)
+        else:
+            html, url = fetch_page(args.url or DEFAULT_URL, settings.http)
+            page = parse_page(html, url)
+        spark = self.spark
+        init_catalog(spark, settings)
+        labels = LabelMap.from_names(label_names(spark, database))
+        rows = facs_rows(page, labels, datetime.now(UTC), uuid.uuid4().hex)
+        register_source(spark, database, SOURCE_ID, SOURCE_KIND, page.source_url)
+        summary = write_facs(spark, database, rows)
+        refresh_views(spark, database)
+        self.say(summary.line())
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(ScrapeFacs.main(prog="jobs/scrape_facs.py"))
