@@ -8,8 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from bs4 import BeautifulSoup
 
 from .submit import job_lines, submit
+from .test_report import section_table
 
 pytestmark = pytest.mark.realdata
 
@@ -89,4 +91,13 @@ def test_fer2013_ingest_accounts_for_every_file(tmp_path: Path) -> None:
     assert job_lines(again)[-1] == (
         "fer2013: accepted 0, quarantined 0, skipped 35887 already ingested"
     )
+    # The EDA report's class balance is the published table.
+    page = tmp_path / "eda.html"
+    report = submit("jobs/eda_report.py", "--output", str(page), home=tmp_path)
+    assert report.returncode == 0, report.stdout[-3000:] + report.stderr[-3000:]
+    balance = section_table(
+        BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser"),
+        "Class balance per source and split",
+    )
+    assert {(r.emotion, r.split): int(r.images) for r in balance.itertuples()} == PUBLISHED
     shutil.rmtree(tmp_path / "warehouse", ignore_errors=True)

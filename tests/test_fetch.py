@@ -422,12 +422,12 @@ def test_a_third_connector_runs_without_spark(tmp_path: Path) -> None:
         server.route("/o/1.jpg", image_reply(lfw_face(40)))
         server.route("/o/2.png", image_reply(lfw_face(41, ext=".png"), "image/png"))
         connector = Openverse(
-            ConnectorSettings(base_url=server.url, key_env="OV", per_page=20), "k"
+            ConnectorSettings(base_url=server.url, key_env="OV", per_page=20), "ov-TEST-KEY-5e2a91"
         )
         run = FetchRun(connector, settings, Known(), "run-1")
         run.fetch(Target("happy", "happy", 3), per_emotion=5)
         run.downloader.close()
-        assert server.requests[0].headers["Authorization"] == "Bearer k"
+        assert server.requests[0].headers["Authorization"] == "Bearer ov-TEST-KEY-5e2a91"
     landed = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
     assert landed == [
         "landing/.journal/openverse/ov-1.json",

@@ -40,7 +40,9 @@ def test_pixabay_connector_pages_through_the_mirror(mirror: str) -> None:
     settings = load_settings(
         None, [f"fetch.connectors.pixabay.base_url={mirror}", "fetch.connectors.pixabay.per_page=3"]
     )
-    connector = from_settings("pixabay", settings.fetch, {"PIXABAY_API_KEY": "any"})
+    connector = from_settings(
+        "pixabay", settings.fetch, {"PIXABAY_API_KEY": "mirror-TEST-KEY-0b7d"}
+    )
     http = session(HttpSettings())
     pages = []
     for page_no in (1, 2):
