@@ -262,7 +262,8 @@ def quarantine_row(
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a hidden temp file beside ``path`` and rename it into place."""
+    """Write ``data`` to a hidden temp file beside ``path`` and rename it into place, so a
+    reader never sees half a file (landed images, journal entries, the EDA report)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     part = path.with_name(f".{path.name}{_PART}")
     with part.open("wb") as out:

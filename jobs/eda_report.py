@@ -8,29 +8,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
-import tempfile
 from pathlib import Path
 
 from femo.catalog import set_current_database
 from femo.errors import FemoError
+from femo.fetch import write_atomic
 from femo.job import Job
 from femo.report import SECTIONS, collect, render_html
 from femo.settings import is_uri
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename, so
-    a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class EdaReport(Job):
@@ -63,7 +48,7 @@ class EdaReport(Job):
             f"database {settings.catalog.database}, warehouse {settings.warehouse_dir}; "
             f"generated {stamp}",
         )
-        write_atomically(output, page)
+        write_atomic(output, page.encode("utf-8"))
         filled = sum(1 for r in results if r.frame is not None and not r.frame.empty)
         failed = [r.section.title for r in results if r.frame is None]
         self.say(
