@@ -1,10 +1,13 @@
 """Ingest throughput: the Spark job beside a single-process Python loop doing the same work.
 
-Both sides take the same files, do the same per-image work (read, place, label, sniff, guard,
-decode, measure, hash: ``femo.ingest.inspect_files_frame``) and write the same rows; the loop
-writes them to Parquet with pyarrow (the seed's way), the job lists, skips known files,
-inspects in mapInPandas on ``local[N]`` and MERGEs into Delta. JVM start-up and catalog set-up
-are outside the timing; each side runs on a fresh table and a warm page cache.
+Both sides list the same files (``femo.files``), do the same per-image work (read, place,
+label, sniff, guard, decode, measure, hash: ``femo.ingest.inspect_files_frame``) and write the
+same rows; the loop writes them to Parquet with pyarrow (the seed's way), the job skips known
+files, inspects in mapInPandas on ``local[N]`` and commits to Delta (``images``,
+``ingested_files``). Start-up is outside the timing on both sides: the JVM start, the catalog,
+and one warm-up run of each side on a small generated collection (the JVM compiles its hot
+paths, Spark forks its Python workers). Then ``--runs`` timed runs, each job run as a new source
+(fresh rows in shared tables), page cache warm; the median is reported.
 
     PYTHONPATH=. .venv/bin/python benchmarks/ingest.py --data $FEMO_DATA_DIR/fer2013/train
     PYTHONPATH=. .venv/bin/python benchmarks/ingest.py --data ... --upscale 224
@@ -17,18 +20,25 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import cv2
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from femo.catalog import init_catalog
-from femo.ingest import InspectOptions, ingest, inspect_files_frame, inspect_options
+from femo.files import list_files
+from femo.ingest import (
+    InspectOptions,
+    collection_reader,
+    ingest,
+    inspect_files_frame,
+    inspect_options,
+)
 from femo.layout import LabelMap
 from femo.sample import write_images
 from femo.session import build_session
@@ -65,27 +75,11 @@ def warm(root: Path) -> int:
 
 
 def loop(root: Path, options: InspectOptions, out: Path) -> int:
-    """The single-process baseline: walk, read, inspect, write Parquet with pyarrow."""
+    """The single-process baseline: list, read, inspect, write Parquet with pyarrow."""
     labels = LabelMap.from_names(options.labels)
-    records = []
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            stat = path.stat()
-            records.append(
-                {
-                    "path": f"file:{path}",
-                    "modificationTime": pd.Timestamp(stat.st_mtime, unit="s"),
-                    "length": stat.st_size,
-                    "content": path.read_bytes(),
-                }
-            )
-    frame = inspect_files_frame(pd.DataFrame.from_records(records), options, labels)
-    pq.write_table(
-        pa.Table.from_pandas(frame, preserve_index=False),
-        out / "images.parquet",
-        coerce_timestamps="us",
-        allow_truncated_timestamps=True,
-    )
+    read = collection_reader(options.root, options.max_file_bytes)
+    frame = inspect_files_frame(list_files(str(root)), options, labels, read)
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), out / "images.parquet")
     return len(frame)
 
 
@@ -94,6 +88,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, help="image folder collection (e.g. FER train/)")
     parser.add_argument("--upscale", type=int, default=0, help="resize images to N px first")
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=3, help="timed runs; the median is reported")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="femo-bench-"))
@@ -125,26 +120,54 @@ def main() -> int:
         guards = settings.ingest
         options = inspect_options(spark, "femo", str(data), "path", guards)
 
-        start = time.perf_counter()
-        loop_rows = loop(data, options, work)
-        loop_s = time.perf_counter() - start
-
-        start = time.perf_counter()
-        summary = ingest(
-            spark, "femo", "bench", str(data), "folders", options, guards, uuid.uuid4().hex
+        # Start-up outside the timing, on both sides: the JVM compiles its hot paths and
+        # Spark forks its Python workers on a small collection first.
+        sample = work / "warmup"
+        write_images(sample, per_class=100)
+        started = time.perf_counter()
+        warmup = ingest(
+            spark,
+            "femo",
+            "warmup",
+            str(sample),
+            "folders",
+            inspect_options(spark, "femo", str(sample), "path", guards),
+            guards,
+            uuid.uuid4().hex,
         )
-        job_s = time.perf_counter() - start
-        job_rows = summary.accepted + sum(summary.quarantined.values())
-        assert job_rows == loop_rows == files, (job_rows, loop_rows, files)
-
         print(
-            f"loop (1 process, pyarrow Parquet): {loop_rows / loop_s:8.0f} images/s "
-            f"({loop_s:.1f} s)"
+            f"warm-up: first job in this JVM, {warmup.accepted} images in "
+            f"{time.perf_counter() - started:.1f} s",
+            flush=True,
         )
-        print(
-            f"job  (local[{args.cores}], Delta MERGE):     {job_rows / job_s:8.0f} images/s "
-            f"({job_s:.1f} s)"
-        )
+        loop(sample, options, work)
+
+        loops, jobs = [], []
+        for run in range(args.runs):
+            start = time.perf_counter()
+            loop_rows = loop(data, options, work)
+            loops.append(time.perf_counter() - start)
+
+            start = time.perf_counter()
+            summary = ingest(
+                spark, "femo", f"bench{run}", str(data), "folders", options, guards, f"run{run}"
+            )
+            jobs.append(time.perf_counter() - start)
+            job_rows = summary.accepted + sum(summary.quarantined.values())
+            assert job_rows == loop_rows == files, (job_rows, loop_rows, files)
+            print(
+                f"run {run + 1}: loop {loops[-1]:.1f} s, job {jobs[-1]:.1f} s, "
+                f"ratio {loops[-1] / jobs[-1]:.2f}x",
+                flush=True,
+            )
+
+        loop_s, job_s = statistics.median(loops), statistics.median(jobs)
+        print(f"median of {args.runs} runs:")
+        for name, seconds in (
+            ("loop (1 process, pyarrow Parquet)", loop_s),
+            (f"job  (local[{args.cores}], Delta)", job_s),
+        ):
+            print(f"{name:34s} {files / seconds:8.0f} images/s ({seconds:.1f} s)")
         print(f"ratio job/loop: {loop_s / job_s:.2f}x")
         spark.stop()
     finally:

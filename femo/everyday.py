@@ -49,12 +49,13 @@ from pyspark.sql.types import (
 from femo.catalog import delete_keys, label_names, merge_rows, upsert
 from femo.errors import FemoError
 from femo.fer_csv import MALFORMED_ROW
+from femo.files import Listed, entries, list_files
 from femo.images import Rejection
-from femo.ingest import list_files, read_csv_lines, scan_files
+from femo.ingest import read_csv_lines
 from femo.schemas import EVERYDAY_EMOTION_NAMES, EVERYDAY_EMOTIONS, QUARANTINE, TableSpec
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, Row, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -450,13 +451,13 @@ def _sync(
     return written, deleted
 
 
-def locate(spark: SparkSession, path: str) -> Row:
-    """The listing row (origin URI, origin_size, origin_modified_at) of the one CSV at ``path``.
+def locate(path: str) -> Listed:
+    """The listing entry (origin URI, size, modification time) of the one CSV at ``path``.
 
     Raises:
         FemoError: ``path`` holds no file, more than one, or an empty one.
     """
-    listing = list_files(scan_files(spark, path)).collect()
+    listing = entries(list_files(path))
     if len(listing) != 1:
         raise FemoError(f"{path}: expected one CSV file, found {len(listing)} files")
     origin = listing[0]
@@ -465,7 +466,7 @@ def locate(spark: SparkSession, path: str) -> Row:
     return origin
 
 
-def read_header(spark: SparkSession, origin: Row, first_day: str) -> Layout:
+def read_header(spark: SparkSession, origin: Listed, first_day: str) -> Layout:
     """The layout of the CSV ``origin``, from its first line (only that line is fetched)."""
     first = spark.read.text(origin.origin).limit(1).collect()
     if not first:
@@ -473,7 +474,7 @@ def read_header(spark: SparkSession, origin: Row, first_day: str) -> Layout:
     return parse_header(first[0][0], first_day)
 
 
-def clean_responses(spark: SparkSession, origin: Row, layout: Layout) -> DataFrame:
+def clean_responses(spark: SparkSession, origin: Listed, layout: Layout) -> DataFrame:
     """Every line of ``origin`` but the header, cleaned (:data:`RESULT_SCHEMA`), materialised:
     the file is read once, never collected."""
     return read_csv_lines(spark, origin).transform(clean_with(layout)).localCheckpoint()
@@ -508,7 +509,7 @@ def ingest_everyday(
         FemoError: no single non-empty file at ``path``, or its header is not the study's.
     """
     summary = EverydaySummary(source)
-    origin = locate(spark, path)
+    origin = locate(path)
     layout = read_header(spark, origin, first_day)
     results = clean_responses(spark, origin, layout)
     for row in results.groupBy("status", "reason").count().collect():
@@ -538,7 +539,7 @@ def ingest_everyday(
             "path": F.concat(uri, F.lit("#line="), F.col("line_no").cast("string")),
             "origin": uri,
             "origin_size": F.lit(origin.origin_size),
-            "origin_modified_at": F.lit(origin.origin_modified_at),
+            "origin_modified_at": F.timestamp_millis(F.lit(origin.origin_modified_ms)),
         },
     )
     summary.written, stale = _sync(spark, EVERYDAY_EMOTIONS, database, kept, in_file, run_id)

@@ -3,15 +3,22 @@
 The per-record work is :func:`inspect_files_frame` / :func:`inspect_csv_frame` (pandas in,
 pandas out, no Spark), wrapped into iterator-form ``mapInPandas`` transforms. The Spark side:
 
-1. list the collection with the ``binaryFile`` source *without* its content;
-2. anti-join the listing with what ``images`` and ``quarantine`` already hold for the source,
-   by (origin, size, modification time): known files are skipped before anything is read;
-3. read and inspect only the new files; files over the size cap are quarantined unread;
-4. MERGE accepted rows into ``images`` and rejected rows into ``quarantine`` on
-   (source, path); a path that changed side is removed from the other table.
+1. list the collection on the driver (:mod:`femo.files`), and drop every file whose
+   fingerprint (origin, size, modification time) ``ingested_files`` already holds for the
+   source: known files are skipped before anything is read;
+2. spread the new files over ``ingest.tasks_per_core`` tasks per core; each task reads its
+   files and inspects them (folders), or Spark reads the new CSVs' lines (fer_csv);
+3. remove the rows that new files' origins left in ``images`` and ``quarantine`` (a changed
+   file, or one a killed run wrote only part of), then append the accepted rows to ``images``
+   and the rejected ones to ``quarantine``;
+4. append one ``ingested_files`` row per new file, last: a file counts as ingested only once
+   all its rows are committed.
 
-A re-run on the same input finds nothing new and writes nothing. A run killed half way leaves
-either nothing or whole MERGE commits behind, and the re-run picks up exactly what is missing.
+A re-run on the same input finds nothing new and writes nothing. A run killed between two
+commits leaves files without an ``ingested_files`` row; the next run removes what they left
+and writes them again, so every file ends up exactly once. One ingest per source at a time:
+appends do not see each other, so two concurrent runs over the same new files would both
+write them.
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ from dataclasses import dataclass, field
 from functools import reduce
 from typing import TYPE_CHECKING, Any, Final
 
+import cv2
 import pandas as pd
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
@@ -33,30 +42,44 @@ from pyspark.sql.types import (
     StringType,
     StructField,
     StructType,
-    TimestampType,
 )
 
-from femo.catalog import delete_keys, label_names, upsert
+from femo.catalog import label_names
 from femo.fer_csv import FerRow, is_header, parse_line
+from femo.files import LISTING_COLUMNS, Collection, Listed, canonical, entries, list_files, unseen
 from femo.images import EMPTY_FILE, FILE_TOO_LARGE, Limits, Rejection, inspect_image
 from femo.layout import LabelMap, place, relative_path
-from femo.schemas import IMAGE_FACTS, IMAGES, QUARANTINE, TableSpec
+from femo.schemas import IMAGE_FACTS, IMAGES, INGESTED_FILES, QUARANTINE, TableSpec
+from femo.session import runtime_conf
 from femo.settings import IngestSettings
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, SparkSession
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
 
 ACCEPTED: Final = "accepted"
-#: A listed file of which nothing could be read (unreadable, vanished since listing, or empty
-#: CSV): recorded, never dropped.
+#: A listed file of which nothing could be read (unreadable, vanished since listing, or a CSV
+#: without a data line): recorded, never dropped.
 UNREADABLE: Final = "unreadable"
 QUARANTINED: Final = "quarantined"
 LAYOUTS: Final = ("folders", "fer_csv")
 
+#: Spark's Arrow batch size for pandas UDFs, set per ingest from the files' sizes.
+ARROW_BATCH: Final = "spark.sql.execution.arrow.maxRecordsPerBatch"
+
+#: A listing as Spark rows (:data:`femo.files.LISTING_COLUMNS`).
+LISTING_SCHEMA: Final = StructType(
+    [
+        StructField("origin", StringType(), False),
+        StructField("origin_size", LongType(), False),
+        StructField("origin_modified_ms", LongType(), False),
+    ]
+)
+
 #: What the inspect transforms produce for every input: a status, and the columns of either
-#: table (those that do not apply are null).
+#: table (those that do not apply are null). The origin's modification time stays in
+#: milliseconds until :func:`table_rows`.
 RESULT_SCHEMA: Final = StructType(
     [
         StructField("status", StringType(), False),
@@ -68,12 +91,13 @@ RESULT_SCHEMA: Final = StructType(
         StructField("split", StringType()),
         *IMAGE_FACTS.fields,
         StructField("content", BinaryType()),
-        StructField("origin", StringType(), False),
-        StructField("origin_size", LongType()),
-        StructField("origin_modified_at", TimestampType()),
+        *LISTING_SCHEMA.fields,
     ]
 )
 RESULT_COLUMNS: Final = tuple(RESULT_SCHEMA.fieldNames())
+
+#: Reads the bytes of one origin, given its listed size; raises OSError when it cannot.
+Reader = Callable[[str, int], bytes]
 
 
 @dataclass(frozen=True)
@@ -84,12 +108,38 @@ class InspectOptions:
     split_from: str
     labels: Mapping[str, int]
     limits: Limits = field(default_factory=Limits)
+    max_file_bytes: int = 50_000_000
 
 
 def _record(base: dict[str, Any], outcome: Rejection | dict[str, Any]) -> dict[str, Any]:
     if isinstance(outcome, Rejection):
         return {**base, "status": QUARANTINED, "reason": outcome.reason, "detail": outcome.detail}
     return {**base, **outcome, "status": ACCEPTED}
+
+
+def _origin(origin: str, size: int, modified_ms: int) -> dict[str, Any]:
+    """The result columns of a whole listed file (its path is its origin)."""
+    return {
+        "path": origin,
+        "origin": origin,
+        "origin_size": int(size),
+        "origin_modified_ms": int(modified_ms),
+    }
+
+
+def rejected_files(
+    listing: pd.DataFrame, rejection: Callable[[int], Rejection | None]
+) -> pd.DataFrame:
+    """Quarantine results for the files of ``listing`` that ``rejection`` (given the size)
+    rejects without reading them."""
+    records = []
+    for origin, size, modified in zip(
+        listing["origin"], listing["origin_size"], listing["origin_modified_ms"], strict=True
+    ):
+        why = rejection(int(size))
+        if why is not None:
+            records.append(_record(_origin(origin, size, modified), why))
+    return _frame(records)
 
 
 def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -109,48 +159,76 @@ def inspect_one(
     return {"label_id": label_id, **facts.as_dict(), "content": data}
 
 
+def size_rejection(size: int, max_bytes: int) -> Rejection | None:
+    """Why a file of ``size`` bytes is not worth reading (empty, over the cap), if it is not."""
+    if size == 0:
+        return Rejection(EMPTY_FILE, "0 bytes")
+    if size > max_bytes:
+        return Rejection(FILE_TOO_LARGE, f"{size} bytes > {max_bytes}")
+    return None
+
+
+def read_checked(origin: str, size: int, read: Reader, max_bytes: int) -> bytes | Rejection:
+    """The bytes of ``origin``, or why none can be used (unreadable, gone, empty or over the cap
+    now, whatever the listing said)."""
+    try:
+        data = read(origin, size)
+    except OSError as err:
+        return Rejection(UNREADABLE, f"cannot read: {err}")
+    return size_rejection(len(data), max_bytes) or data
+
+
 def inspect_files_frame(
-    frame: pd.DataFrame, options: InspectOptions, labels: LabelMap | None = None
+    frame: pd.DataFrame, options: InspectOptions, labels: LabelMap, read: Reader
 ) -> pd.DataFrame:
-    """Inspect files listed by ``binaryFile`` (path, modificationTime, length, content)."""
-    labels = labels or LabelMap.from_names(options.labels)
+    """Read and inspect listed files (:data:`femo.files.LISTING_COLUMNS`): one result each.
+
+    Files judged by their listed size (empty, over ``max_file_bytes``) or by where they sit
+    (no or unknown label) are never read.
+    """
     records = []
-    for path, modified, length, content in zip(
-        frame["path"], frame["modificationTime"], frame["length"], frame["content"], strict=True
+    for origin, size, modified in zip(
+        frame["origin"], frame["origin_size"], frame["origin_modified_ms"], strict=True
     ):
-        base: dict[str, Any] = {
-            "path": path,
-            "origin": path,
-            "origin_size": int(length),
-            "origin_modified_at": modified,
-        }
-        placed = place(relative_path(path, options.root), options.split_from)
+        base = _origin(origin, size, modified)
+        outcome: Rejection | dict[str, Any]
+        placed = place(relative_path(origin, options.root), options.split_from)
+        unread = size_rejection(int(size), options.max_file_bytes)
         if isinstance(placed, Rejection):
-            records.append(_record(base, placed))
-            continue
-        base.update(label=placed.label, split=placed.split)
-        records.append(
-            _record(base, inspect_one(bytes(content), labels.resolve(placed.label), options.limits))
-        )
+            outcome = unread or placed
+        else:
+            base.update(label=placed.label, split=placed.split)
+            label_id = labels.resolve(placed.label)
+            if unread is not None or isinstance(label_id, Rejection):
+                outcome = unread or label_id  # type: ignore[assignment]
+            else:
+                data = read_checked(origin, int(size), read, options.max_file_bytes)
+                outcome = (
+                    data
+                    if isinstance(data, Rejection)
+                    else inspect_one(data, label_id, options.limits)
+                )
+        records.append(_record(base, outcome))
     return _frame(records)
 
 
 def inspect_csv_frame(
-    frame: pd.DataFrame, options: InspectOptions, labels: LabelMap | None = None
+    frame: pd.DataFrame, options: InspectOptions, labels: LabelMap, read: Reader
 ) -> pd.DataFrame:
-    """Inspect lines of a FER-2013 CSV (line, line_no, origin, origin_size, origin_modified_at).
+    """Inspect lines of a FER-2013 CSV (line, line_no, origin, origin_size,
+    origin_modified_ms).
 
     The header line is dropped; every other line becomes an image or a quarantine row whose
     path is ``<csv>#line=<n>`` (1-based, the header being line 1).
     """
-    del labels  # FER-2013 rows carry emotion ids, not names
+    del labels, read  # FER-2013 rows carry emotion ids, not names; Spark read the lines
     records = []
     for line, line_no, origin, size, modified in zip(
         frame["line"],
         frame["line_no"],
         frame["origin"],
         frame["origin_size"],
-        frame["origin_modified_at"],
+        frame["origin_modified_ms"],
         strict=True,
     ):
         if line_no == 0 and is_header(line):
@@ -159,7 +237,7 @@ def inspect_csv_frame(
             "path": f"{origin}#line={int(line_no) + 1}",
             "origin": origin,
             "origin_size": int(size),
-            "origin_modified_at": modified,
+            "origin_modified_ms": int(modified),
         }
         parsed = parse_line(line)
         if isinstance(parsed, FerRow):
@@ -174,17 +252,34 @@ def inspect_csv_frame(
     return _frame(records)
 
 
-def inspect_with(
-    core: Callable[[pd.DataFrame, InspectOptions, LabelMap], pd.DataFrame],
-    options: InspectOptions,
-) -> Callable[[DataFrame], DataFrame]:
+#: A per-record core: a batch of inputs, the options, the task's label map and reader.
+Core = Callable[[pd.DataFrame, InspectOptions, LabelMap, Reader], pd.DataFrame]
+
+
+def collection_reader(root: str, max_bytes: int) -> Reader:
+    """A reader of origins under ``root`` that opens the filesystem on first use (once per
+    task, never on the driver)."""
+    opened: list[Collection] = []
+
+    def read(origin: str, size: int) -> bytes:
+        if not opened:
+            opened.append(Collection.open(root))
+        return opened[0].read(origin, size, max_bytes)
+
+    return read
+
+
+def inspect_with(core: Core, options: InspectOptions) -> Callable[[DataFrame], DataFrame]:
     """A ``DataFrame -> DataFrame`` transform running ``core`` in iterator-form mapInPandas;
-    the label map is built once per task."""
+    the label map and the reader are built once per task."""
 
     def run(frames: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        # Spark runs a task per core already: OpenCV's own threads would only compete.
+        cv2.setNumThreads(1)
         labels = LabelMap.from_names(options.labels)
+        read = collection_reader(options.root, options.max_file_bytes)
         for frame in frames:
-            yield core(frame, options, labels)
+            yield core(frame, options, labels, read)
 
     def transform(df: DataFrame) -> DataFrame:
         return df.mapInPandas(run, RESULT_SCHEMA)
@@ -200,137 +295,42 @@ def inspect_options(
 ) -> InspectOptions:
     """Options for the inspect transforms: label names from the catalog, limits from settings."""
     return InspectOptions(
-        root=root,
+        root=canonical(root),
         split_from=split_from,
         labels=label_names(spark, database),
         limits=Limits(guards.max_pixels, guards.min_side, guards.grayscale_tolerance),
+        max_file_bytes=guards.max_file_bytes,
     )
 
 
-_FINGERPRINT: Final = ("origin", "origin_size", "origin_modified_at")
-
-
-def configure_scans(spark: SparkSession, open_cost_bytes: int) -> None:
-    """Pack many small files into each scan task, and make a few tasks per core so both cores
-    stay busy to the end (Spark's defaults give 32 small files per task or one task per core)."""
-    spark.conf.set("spark.sql.files.openCostInBytes", str(open_cost_bytes))
-    spark.conf.set(
-        "spark.sql.files.minPartitionNum", str(4 * spark.sparkContext.defaultParallelism)
-    )
-
-
-def scan_files(spark: SparkSession, root: str) -> DataFrame:
-    """The ``binaryFile`` scan of ``root`` (recursive). Reusing one scan for the listing and the
-    content read lists the folder once. Files that cannot be read are skipped by the scan and
-    recorded as unreadable by :func:`unread_rows`, never fatal."""
-    return (
-        spark.read.format("binaryFile")
-        .option("recursiveFileLookup", "true")
-        .option("ignoreCorruptFiles", "true")
-        .option("ignoreMissingFiles", "true")
-        .load(root)
-    )
-
-
-def list_files(files: DataFrame) -> DataFrame:
-    """Every file of the scan ``files`` as origin, origin_size, origin_modified_at; no content
-    is read.
-
-    Spark's file scans leave out zero-byte files, so when the file index (``inputFiles``)
-    holds more files than the scan, the listing is completed from it; those files get size 0
-    and modification time 0, a stable fingerprint, so a re-run skips them like any known file.
-    The result is materialised (``localCheckpoint``).
-    """
-    spark = files.sparkSession
-    scanned = files.select(
-        F.col("path").alias("origin"),
-        F.col("length").alias("origin_size"),
-        F.col("modificationTime").alias("origin_modified_at"),
-    ).localCheckpoint()
-    paths = files.inputFiles()
-    if len(paths) == scanned.count():
-        return scanned
-    # The index writes local files as file:///x, the scan as file:/x.
-    indexed = spark.createDataFrame([(p,) for p in paths], "origin string").select(
-        F.regexp_replace("origin", "^file:///", "file:/").alias("origin")
-    )
-    empty = indexed.join(scanned, "origin", "left_anti").select(
-        "origin",
-        F.lit(0).cast("long").alias("origin_size"),
-        F.timestamp_seconds(F.lit(0)).alias("origin_modified_at"),
-    )
-    return scanned.unionByName(empty).localCheckpoint()
-
-
-def known_origins(spark: SparkSession, database: str, source: str) -> DataFrame:
-    """Fingerprints of every origin already in ``images`` or ``quarantine`` for ``source``."""
-    frames = [
-        spark.table(f"{database}.{spec.name}")
+def finished_files(spark: SparkSession, database: str, source: str) -> pd.DataFrame:
+    """Fingerprints (:data:`femo.files.LISTING_COLUMNS`) of the files ``ingested_files`` holds
+    for ``source``."""
+    done = (
+        spark.table(f"{database}.{INGESTED_FILES.name}")
         .where(F.col("source") == source)
-        .select(*_FINGERPRINT)
-        for spec in (IMAGES, QUARANTINE)
-    ]
-    return frames[0].unionByName(frames[1]).distinct()
-
-
-def origin_rejections(origins: DataFrame, reason: str, detail: Column) -> DataFrame:
-    """Quarantine results for whole listed files (``origins``: the listing's columns)."""
-    columns = {name: F.lit(None).cast(RESULT_SCHEMA[name].dataType) for name in RESULT_COLUMNS}
-    columns.update(
-        status=F.lit(QUARANTINED),
-        reason=F.lit(reason),
-        detail=detail,
-        path=F.col("origin"),
-        origin=F.col("origin"),
-        origin_size=F.col("origin_size"),
-        origin_modified_at=F.col("origin_modified_at"),
+        .select(
+            "origin",
+            "origin_size",
+            F.unix_millis("origin_modified_at").alias("origin_modified_ms"),
+        )
+        .toPandas()
     )
-    return origins.select(*[columns[name].alias(name) for name in RESULT_COLUMNS])
+    return done.astype({"origin_size": "int64", "origin_modified_ms": "int64"})
 
 
-def _readable(max_file_bytes: int) -> Column:
-    """Listed files worth reading: not empty, not over the size cap."""
-    return (F.col("origin_size") > 0) & (F.col("origin_size") <= max_file_bytes)
+def written_origins(spark: SparkSession, database: str, source: str) -> set[str]:
+    """Origins with rows in ``images`` or ``quarantine`` for ``source``."""
+    origins: set[str] = set()
+    for spec in (IMAGES, QUARANTINE):
+        rows = spark.table(f"{database}.{spec.name}").where(F.col("source") == source)
+        origins.update(rows.select("origin").toPandas()["origin"])
+    return origins
 
 
-def unreadable_rows(new: DataFrame, max_file_bytes: int) -> DataFrame:
-    """Quarantine results for listed files judged by their size alone, never read: empty ones
-    and those over the size cap."""
-    empty = origin_rejections(new.where(F.col("origin_size") == 0), EMPTY_FILE, F.lit("0 bytes"))
-    big = origin_rejections(
-        new.where(F.col("origin_size") > max_file_bytes),
-        FILE_TOO_LARGE,
-        F.format_string(f"%d bytes > {max_file_bytes}", F.col("origin_size")),
-    )
-    return empty.unionByName(big)
-
-
-def unread_rows(new: DataFrame, results: DataFrame, max_file_bytes: int) -> DataFrame:
-    """Quarantine results for readable-looking new files that produced no result at all: the
-    scan skipped them (unreadable, or gone since the listing) or, for a CSV, it held no line."""
-    unread = new.where(_readable(max_file_bytes)).join(
-        results.select("origin").distinct(), "origin", "left_anti"
-    )
-    return origin_rejections(
-        unread, UNREADABLE, F.lit("nothing could be read from it (unreadable, gone or empty)")
-    )
-
-
-def read_new_files(files: DataFrame, new: DataFrame, max_file_bytes: int, since: Any) -> DataFrame:
-    """Content of the new files only. ``length`` and ``modificationTime`` filters are pushed
-    into the ``binaryFile`` scan ``files``, so old and oversized files are not read."""
-    wanted = new.where(_readable(max_file_bytes)).select(
-        F.col("origin").alias("path"),
-        F.col("origin_size").alias("length"),
-        F.col("origin_modified_at").alias("modificationTime"),
-    )
-    scan = files.where((F.col("length") <= max_file_bytes) & (F.col("modificationTime") >= since))
-    return scan.join(F.broadcast(wanted), ["path", "length", "modificationTime"], "left_semi")
-
-
-def read_csv_lines(spark: SparkSession, origin: Any) -> DataFrame:
-    """Lines of one CSV (``origin``: a row of the listing) with their 0-based line numbers
-    (stable: file order) and the origin's fingerprint."""
+def read_csv_lines(spark: SparkSession, origin: Listed) -> DataFrame:
+    """Lines of one CSV (``origin``: a listing row) with their 0-based line numbers (stable:
+    file order) and the origin's fingerprint."""
     lines = (
         spark.read.option("ignoreCorruptFiles", "true")
         .option("ignoreMissingFiles", "true")
@@ -341,9 +341,53 @@ def read_csv_lines(spark: SparkSession, origin: Any) -> DataFrame:
         "line",
         "line_no",
         F.lit(origin.origin).alias("origin"),
-        F.lit(origin.origin_size).alias("origin_size"),
-        F.lit(origin.origin_modified_at).cast("timestamp").alias("origin_modified_at"),
+        F.lit(origin.origin_size).cast("long").alias("origin_size"),
+        F.lit(origin.origin_modified_ms).cast("long").alias("origin_modified_ms"),
     )
+
+
+#: Bounds of the files per Arrow batch (:func:`batch_rows`).
+BATCH_ROWS: Final = (16, 4096)
+
+
+def batch_rows(sizes: pd.Series[Any], batch_bytes: int) -> int:
+    """Files per Arrow batch so that a batch of results holds about ``batch_bytes`` of images:
+    many small files per batch (per-batch costs dominate them), few large ones (memory)."""
+    mean = float(sizes.mean()) if len(sizes) else 0.0
+    low, high = BATCH_ROWS
+    return int(min(high, max(low, batch_bytes // max(mean, 1.0))))
+
+
+def listing_frame(spark: SparkSession, new: pd.DataFrame, tasks_per_core: int) -> DataFrame:
+    """The listing ``new`` as a DataFrame of ``tasks_per_core`` tasks per core: several tasks
+    per core keep both cores busy to the end. (Through Arrow and a shuffle of the small
+    listing rows: ``parallelize`` would start one more Python worker per task.)"""
+    slices = max(1, min(len(new), tasks_per_core * spark.sparkContext.defaultParallelism))
+    return spark.createDataFrame(new[list(LISTING_COLUMNS)], LISTING_SCHEMA).repartition(slices)
+
+
+def inspect_new(
+    spark: SparkSession,
+    new: pd.DataFrame,
+    layout: str,
+    options: InspectOptions,
+    tasks_per_core: int,
+) -> DataFrame:
+    """One result row per new file (folders) or per data line of each new CSV (fer_csv)."""
+    if layout == "folders":
+        return listing_frame(spark, new, tasks_per_core).transform(
+            inspect_with(inspect_files_frame, options)
+        )
+    frames = [
+        read_csv_lines(spark, origin).transform(inspect_with(inspect_csv_frame, options))
+        for origin in entries(new[new["origin_size"] > 0])
+    ]
+    empty = rejected_files(new, lambda size: None if size else Rejection(EMPTY_FILE, "0 bytes"))
+    if not empty.empty:
+        frames.append(spark.createDataFrame(empty, RESULT_SCHEMA))
+    if not frames:
+        return spark.createDataFrame([], RESULT_SCHEMA)
+    return reduce(DataFrame.unionByName, frames)
 
 
 def table_rows(
@@ -351,7 +395,12 @@ def table_rows(
 ) -> DataFrame:
     """Results of one status shaped as rows of ``spec``."""
     stamp = "ingested_at" if spec is IMAGES else "seen_at"
-    extra = {"source": F.lit(source), "run_id": F.lit(run_id), stamp: F.current_timestamp()}
+    extra = {
+        "source": F.lit(source),
+        "run_id": F.lit(run_id),
+        stamp: F.current_timestamp(),
+        "origin_modified_at": F.timestamp_millis("origin_modified_ms"),
+    }
     return results.where(F.col("status") == status).select(
         *[
             (extra[f.name] if f.name in extra else F.col(f.name)).cast(f.dataType).alias(f.name)
@@ -380,29 +429,49 @@ class IngestSummary:
         )
 
 
-def write_results(
-    spark: SparkSession,
-    results: DataFrame,
-    database: str,
-    source: str,
-    run_id: str,
-    summary: IngestSummary,
+def per_origin(counts: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """Rows each new file gave (``counts``: origin, status, reason, count) as the listing plus
+    ``images`` and ``quarantined`` columns; a file that gave no row has zeros."""
+    by_status = (
+        counts.pivot_table(
+            index="origin", columns="status", values="count", aggfunc="sum", fill_value=0
+        )
+        if not counts.empty
+        else pd.DataFrame(index=pd.Index([], name="origin"))
+    )
+    out = new.merge(by_status, left_on="origin", right_index=True, how="left")
+    for status, column in ((ACCEPTED, "images"), (QUARANTINED, "quarantined")):
+        out[column] = out[status].fillna(0).astype("int64") if status in out else 0
+    return out[[*LISTING_COLUMNS, "images", "quarantined"]]
+
+
+def unread_results(finished: pd.DataFrame) -> pd.DataFrame:
+    """Quarantine results for new files that gave no row at all (a CSV Spark could not read,
+    gone since the listing, or without a data line): never silently dropped."""
+    nothing = finished[(finished["images"] == 0) & (finished["quarantined"] == 0)]
+    return rejected_files(
+        nothing,
+        lambda size: Rejection(
+            UNREADABLE, "no data could be read from it (unreadable, gone or empty)"
+        ),
+    )
+
+
+def delete_origins(
+    spark: SparkSession, spec: TableSpec, database: str, source: str, origins: list[str]
 ) -> None:
-    """Commit a run's results and count them into ``summary``."""
-    counts = results.groupBy("status", "reason").count().collect()
-    for row in counts:
-        if row.status == ACCEPTED:
-            summary.accepted += row["count"]
-        else:
-            summary.quarantined[row.reason] += row["count"]
-    if summary.accepted:
-        accepted = table_rows(results, IMAGES, ACCEPTED, source, run_id)
-        upsert(spark, IMAGES, database, accepted)
-        delete_keys(spark, QUARANTINE, database, accepted.select(*QUARANTINE.key))
-    if summary.quarantined:
-        rejected = table_rows(results, QUARANTINE, QUARANTINED, source, run_id)
-        upsert(spark, QUARANTINE, database, rejected)
-        delete_keys(spark, IMAGES, database, rejected.select(*IMAGES.key))
+    """Delete every row of ``spec`` that ``source``'s ``origins`` gave."""
+    from delta.tables import DeltaTable
+
+    keys = spark.createDataFrame([(source, o) for o in origins], "source string, origin string")
+    DeltaTable.forName(spark, f"{database}.{spec.name}").alias("t").merge(
+        keys.alias("s"), "t.source = s.source AND t.origin = s.origin"
+    ).whenMatchedDelete().execute()
+
+
+def append(spark: SparkSession, spec: TableSpec, database: str, rows: DataFrame) -> None:
+    """Append ``rows`` (already shaped as ``spec``) to the table in one commit."""
+    rows.writeTo(f"{database}.{spec.name}").append()
 
 
 def ingest(
@@ -417,44 +486,91 @@ def ingest(
 ) -> IngestSummary:
     """Ingest the collection at ``root`` for ``source``; see the module docstring.
 
-    The listing, the new files and the inspected rows are materialised with
-    ``localCheckpoint``: the new files' plan reads ``images`` and ``quarantine``, and a cached
-    plan would be recomputed against the tables as this very run changes them (the files it
-    just wrote would no longer look new).
+    The results are persisted: the ``images`` append computes them (reading and inspecting
+    while it writes), the counts and the ``quarantine`` append reuse them. Their plan holds no
+    Delta table (the listing is the driver's), so the commits cannot change them.
     """
     summary = IngestSummary(source)
-    max_file_bytes = guards.max_file_bytes
-    configure_scans(spark, guards.open_cost_bytes)
-    files = scan_files(spark, root)
-    listing = list_files(files)
-    new = listing.join(
-        known_origins(spark, database, source), list(_FINGERPRINT), "left_anti"
-    ).localCheckpoint()
-    fresh = new.count()
-    summary.listed = listing.count()
-    summary.skipped = summary.listed - fresh
-    log.info("%s: %d files listed, %d new", source, summary.listed, fresh)
-    if not fresh:
+    listing = list_files(root)
+    new = unseen(listing, finished_files(spark, database, source))
+    summary.listed = len(listing)
+    summary.skipped = summary.listed - len(new)
+    log.info("%s: %d files listed, %d new", source, summary.listed, len(new))
+    if new.empty:
         return summary
-    if layout == "folders":
-        since = new.agg(F.min("origin_modified_at")).first()[0]  # type: ignore[index]
-        content = read_new_files(files, new, max_file_bytes, since)
-        inspected = content.transform(inspect_with(inspect_files_frame, options))
-    else:
-        csvs = new.where(_readable(max_file_bytes)).collect()
-        frames = [
-            read_csv_lines(spark, origin).transform(inspect_with(inspect_csv_frame, options))
-            for origin in csvs
-        ]
-        inspected = (
-            reduce(DataFrame.unionByName, frames)
-            if frames
-            else spark.createDataFrame([], RESULT_SCHEMA)
-        )
-    inspected = inspected.localCheckpoint()
-    # Built only from checkpointed frames: no Delta table in its plan, safe to reuse.
-    results = inspected.unionByName(unreadable_rows(new, max_file_bytes)).unionByName(
-        unread_rows(new, inspected, max_file_bytes)
-    )
-    write_results(spark, results, database, source, run_id, summary)
+    # Rows of new files already there: a changed file's, or those of a killed run.
+    stale = sorted(set(new["origin"]) & written_origins(spark, database, source))
+    if stale:
+        log.info("%s: removing the rows of %d changed or unfinished files", source, len(stale))
+        for spec in (IMAGES, QUARANTINE):
+            delete_origins(spark, spec, database, source, stale)
+    results = inspect_new(spark, new, layout, options, guards.tasks_per_core)
+    # The listing's rows are small: the batch size follows the files' bytes (CSV lines keep
+    # the session's setting).
+    rows = batch_rows(new["origin_size"], guards.batch_bytes) if layout == "folders" else None
+    with runtime_conf(spark, ARROW_BATCH, str(rows or spark.conf.get(ARROW_BATCH))):
+        results = results.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            write_results(spark, database, source, layout, run_id, new, results, summary)
+        finally:
+            results.unpersist()
     return summary
+
+
+def write_results(
+    spark: SparkSession,
+    database: str,
+    source: str,
+    layout: str,
+    run_id: str,
+    new: pd.DataFrame,
+    results: DataFrame,
+    summary: IngestSummary,
+) -> None:
+    """Commit the persisted ``results`` of the ``new`` files and count them into ``summary``:
+    ``images`` first (the append computes the results), then ``quarantine``, then
+    ``ingested_files``."""
+    append(spark, IMAGES, database, table_rows(results, IMAGES, ACCEPTED, source, run_id))
+    counts = results.groupBy("origin", "status", "reason").count().toPandas()
+    finished = per_origin(counts, new)
+    unread = unread_results(finished)
+    if not unread.empty:
+        finished.loc[finished["origin"].isin(unread["origin"]), "quarantined"] = 1
+        counts = pd.concat(
+            [counts, unread.assign(count=1)[["origin", "status", "reason", "count"]]]
+        )
+    for status, reason, n in zip(counts["status"], counts["reason"], counts["count"], strict=True):
+        if status == ACCEPTED:
+            summary.accepted += int(n)
+        else:
+            summary.quarantined[str(reason)] += int(n)
+    if summary.quarantined:
+        rejected = results.where(F.col("status") == QUARANTINED)
+        if not unread.empty:
+            rejected = rejected.unionByName(spark.createDataFrame(unread, RESULT_SCHEMA))
+        rows = table_rows(rejected, QUARANTINE, QUARANTINED, source, run_id)
+        append(spark, QUARANTINE, database, rows)
+    append(spark, INGESTED_FILES, database, ingested_rows(spark, finished, source, layout, run_id))
+
+
+def ingested_rows(
+    spark: SparkSession, finished: pd.DataFrame, source: str, layout: str, run_id: str
+) -> DataFrame:
+    """``ingested_files`` rows for the files of this run (:func:`per_origin`'s frame)."""
+    frame = spark.createDataFrame(
+        finished,
+        "origin string, origin_size long, origin_modified_ms long, images long, quarantined long",
+    )
+    extra = {
+        "source": F.lit(source),
+        "layout": F.lit(layout),
+        "run_id": F.lit(run_id),
+        "ingested_at": F.current_timestamp(),
+        "origin_modified_at": F.timestamp_millis("origin_modified_ms"),
+    }
+    return frame.select(
+        *[
+            (extra[f.name] if f.name in extra else F.col(f.name)).cast(f.dataType).alias(f.name)
+            for f in INGESTED_FILES.schema.fields
+        ]
+    )

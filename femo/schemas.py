@@ -126,6 +126,13 @@ IMAGES = TableSpec(
     comment="One row per ingested image file, with its bytes and measured metadata.",
     key=("source", "path"),
     partition_by=("source",),
+    # Delta's file statistics only for columns queries filter on (not the bytes, not the
+    # paths, whose first 32 characters are all alike): cheaper writes, same data skipping.
+    properties={
+        "delta.dataSkippingStatsColumns": (
+            "label_id,split,image_id,format,height,width,color_space,ingested_at,run_id"
+        )
+    },
     references={"source": "sources.source_id", "label_id": "emotions.emotion_id"},
     schema=StructType(
         [
@@ -170,6 +177,27 @@ QUARANTINE = TableSpec(
             col("split", StringType(), "split as found, if any"),
             *_ORIGIN,
             col("seen_at", TimestampType(), "when the rejection was recorded"),
+            *_RUN,
+        ]
+    ),
+)
+
+INGESTED_FILES = TableSpec(
+    name="ingested_files",
+    comment=(
+        "One row per file each time an ingest run finished it: its fingerprint and how many "
+        "rows it gave. A file whose fingerprint is here is skipped by later runs."
+    ),
+    key=("source", "origin", "run_id"),
+    references={"source": "sources.source_id"},
+    schema=StructType(
+        [
+            col("source", StringType(), "source_id in sources", nullable=False),
+            *_ORIGIN,
+            col("layout", StringType(), "folders or fer_csv"),
+            col("images", LongType(), "rows the file gave to images"),
+            col("quarantined", LongType(), "rows the file gave to quarantine"),
+            col("ingested_at", TimestampType(), "when the file was finished"),
             *_RUN,
         ]
     ),
@@ -369,7 +397,7 @@ DOWNLOAD_TABLES: tuple[TableSpec, ...] = (DOWNLOADS,)
 DIMENSION_TABLES: tuple[TableSpec, ...] = (EMOTIONS, SOURCES)
 
 #: Tables written by ``jobs/ingest_images.py`` and ``jobs/detect_faces.py``.
-INGEST_TABLES: tuple[TableSpec, ...] = (IMAGES, QUARANTINE, FACES)
+INGEST_TABLES: tuple[TableSpec, ...] = (IMAGES, QUARANTINE, INGESTED_FILES, FACES)
 
 #: Tables written by the jobs that read external sources (pages, CSVs, APIs).
 EXTERNAL_TABLES: tuple[TableSpec, ...] = (*FACS_TABLES, *EVERYDAY_TABLES, *DOWNLOAD_TABLES)

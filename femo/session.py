@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -150,3 +152,17 @@ def build_session(settings: Settings) -> SparkSession:
         settings.warehouse_dir,
     )
     return spark
+
+
+@contextmanager
+def runtime_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
+    """Set the runtime SQL property ``key`` to ``value`` for the block, then put it back."""
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)

@@ -110,11 +110,17 @@ class IngestSettings(_Section):
     grayscale_tolerance: int = Field(
         2, ge=0, le=255, description="Max channel difference for a colour image to count as gray."
     )
-    open_cost_bytes: int = Field(
-        8192,
+    batch_bytes: int = Field(
+        16_000_000,
         ge=1,
-        description="spark.sql.files.openCostInBytes for image scans: small packs many small "
-        "files into one task.",
+        description="Image bytes per Arrow batch between Spark and the Python workers: sets the "
+        "files per batch from the new files' mean size (16 to 4096).",
+    )
+    tasks_per_core: int = Field(
+        4,
+        ge=1,
+        description="Tasks the new files are spread over, per core: a few per core keep every "
+        "core busy to the end.",
     )
 
 

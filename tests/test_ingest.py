@@ -146,14 +146,15 @@ def test_views_join_names(spark: SparkSession, first_run: str) -> None:
 def test_rerun_writes_nothing(
     spark: SparkSession, catalog: Settings, first_run: str, sample: Sample
 ) -> None:
-    before = (versions(spark, "images"), versions(spark, "quarantine"))
+    tables = ("images", "quarantine", "ingested_files")
+    before = [versions(spark, t) for t in tables]
     files = sum(1 for p in sample.images.rglob("*") if p.is_file())
     code, line = ingest(spark, catalog, "--source", "sample", "--path", str(sample.images))
     assert (code, line) == (
         0,
         f"sample: accepted 0, quarantined 0, skipped {files} already " "ingested",
     )
-    assert (versions(spark, "images"), versions(spark, "quarantine")) == before
+    assert [versions(spark, t) for t in tables] == before
 
 
 def test_strict_fails_on_quarantine(spark: SparkSession, catalog: Settings, tmp_path: Path) -> None:
@@ -216,22 +217,52 @@ def test_fixed_file_moves_from_quarantine_to_images(
 def test_interrupted_run_is_completed_exactly_once(
     spark: SparkSession, catalog: Settings, tmp_path: Path
 ) -> None:
-    """A run that committed only part of its rows (killed between commits) is completed by the
-    next run: the missing files are ingested, nothing is duplicated."""
+    """A run killed after its images commit but before the quarantine and ingested_files
+    commits (simulated by removing those rows for the train split) is completed by the next
+    run: its files count as new, what they left in images is replaced, nothing duplicates."""
     root = tmp_path / "partial"
     shutil.copytree(Path(write_sample(tmp_path / "s", per_class=2).images), root)
     ingest(spark, catalog, "--source", "partial", "--path", str(root))
+    where = "source = 'partial' AND origin LIKE '%/train/%'"
     total = rows(spark, "SELECT count(*) n FROM femo.images WHERE source = 'partial'")[0].n
-    spark.sql("DELETE FROM femo.images WHERE source = 'partial' AND split = 'test'")
-    spark.sql("DELETE FROM femo.quarantine WHERE source = 'partial' AND reason = 'truncated'")
+    bad = rows(spark, "SELECT count(*) n FROM femo.quarantine WHERE source = 'partial'")[0].n
+    good_test = rows(spark, f"SELECT count(*) n FROM femo.images WHERE {where}")[0].n
+    bad_test = rows(spark, f"SELECT count(*) n FROM femo.quarantine WHERE {where}")[0].n
+    assert good_test > 0 and bad_test > 0
+    spark.sql(f"DELETE FROM femo.quarantine WHERE {where}")
+    spark.sql(f"DELETE FROM femo.ingested_files WHERE {where}")
     code, line = ingest(spark, catalog, "--source", "partial", "--path", str(root))
-    assert line.startswith("partial: accepted 7, quarantined 2 (truncated 2)")
+    assert line.startswith(f"partial: accepted {good_test}, quarantined {bad_test} (")
     counts = rows(
         spark,
-        "SELECT count(*) n, count(DISTINCT path) paths FROM femo.images "
-        "WHERE source = 'partial'",
+        "SELECT (SELECT count(*) FROM femo.images WHERE source = 'partial') images, "
+        "(SELECT count(DISTINCT path) FROM femo.images WHERE source = 'partial') image_paths, "
+        "(SELECT count(*) FROM femo.quarantine WHERE source = 'partial') bad, "
+        "(SELECT count(DISTINCT path) FROM femo.quarantine WHERE source = 'partial') bad_paths",
     )[0]
-    assert (counts.n, counts.paths) == (total, total)
+    assert (counts.images, counts.image_paths, counts.bad, counts.bad_paths) == (
+        total,
+        total,
+        bad,
+        bad,
+    )
+    # and now every file is finished: a third run writes nothing
+    assert ingest(spark, catalog, "--source", "partial", "--path", str(root))[1].startswith(
+        "partial: accepted 0, quarantined 0, skipped"
+    )
+
+
+def test_ingested_files_record_each_file_once_per_content(
+    spark: SparkSession, catalog: Settings, first_run: str, sample: Sample
+) -> None:
+    files = sum(1 for p in sample.images.rglob("*") if p.is_file())
+    got = rows(
+        spark,
+        "SELECT count(*) n, count(DISTINCT origin) origins, sum(images) images, "
+        "sum(quarantined) quarantined FROM femo.ingested_files WHERE source = 'sample'",
+    )[0]
+    assert (got.n, got.origins, got.images) == (files, files, sample.good_files)
+    assert got.images + got.quarantined == files
 
 
 def test_fer_csv_rows_and_malformed_rows(

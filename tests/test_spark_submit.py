@@ -21,7 +21,8 @@ def test_init_catalog_then_query_in_separate_jobs(home: Path) -> None:
     first = submit("jobs/init_catalog.py", *SETTINGS, home=home)
     assert first.returncode == 0, first.stdout + first.stderr
     assert job_lines(first)[-1] == (
-        "database femo: tables created emotions, sources, images, quarantine, faces, "
+        "database femo: tables created emotions, sources, images, quarantine, ingested_files, "
+        "faces, "
         "action_units, emotion_action_units, everyday_emotions, everyday_emotion_names, "
         "downloads; "
         "seeded emotions +8 ~0, "

@@ -1,0 +1,209 @@
+"""List a collection's files on the driver and read them in the Python workers.
+
+Spark's ``binaryFile`` source lists through Hadoop on the driver, then opens every file in the
+JVM and ships its bytes to Python through Arrow. On FER-2013's 28,709 small files that per-file
+work took longer than decoding them all (``benchmarks/ingest.py``, BENCHMARKS.md), so femo lists
+with a pyarrow filesystem on the driver and lets the Python worker that decodes a file read it:
+the bytes cross into the JVM once, on their way to Delta. Local folders, S3 (``s3://``,
+``s3a://``), GCS and HDFS are reachable; the listing follows Spark's file-index rules (names
+starting with ``.`` or ``_`` and ``*._COPYING_`` files are not part of a collection).
+
+A file is identified by its *origin* URI and fingerprinted by (origin, size, modification time
+in milliseconds, the precision Hadoop reports, so rows written by earlier versions compare).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final, NamedTuple
+from urllib.parse import urlsplit
+
+import pandas as pd
+import pyarrow.fs as pafs
+
+from femo.errors import FemoError
+
+#: Columns of a listing frame (:func:`list_files`), the fingerprint of each file.
+LISTING_COLUMNS: Final = ("origin", "origin_size", "origin_modified_ms")
+
+#: URI schemes with a pyarrow filesystem, and the scheme pyarrow knows them by.
+SCHEMES: Final[dict[str, str]] = {
+    "file": "file",
+    "s3": "s3",
+    "s3a": "s3",
+    "s3n": "s3",
+    "gs": "gs",
+    "gcs": "gs",
+    "hdfs": "hdfs",
+    "viewfs": "viewfs",
+}
+
+
+def is_hidden(name: str) -> bool:
+    """Names Spark's file index leaves out of a collection: ``.x``, ``_x``, ``x._COPYING_``."""
+    return name.startswith((".", "_")) or name.endswith("._COPYING_")
+
+
+def canonical(root: str) -> str:
+    """``root`` as origins are spelled: local paths (plain or ``file:``) become ``file:/abs``
+    (Spark's spelling), other URIs keep their scheme; no trailing slash."""
+    scheme = urlsplit(root).scheme
+    if scheme and scheme != "file":
+        return root.rstrip("/")
+    plain = root[len("file://") :] if root.startswith("file://") else root
+    plain = plain[len("file:") :] if plain.startswith("file:") else plain
+    return "file:" + str(Path(plain).expanduser().absolute())
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A collection root opened with its pyarrow filesystem; origins under it map to paths in
+    that filesystem. Build one per process (a filesystem object may hold clients)."""
+
+    root: str
+    fs: pafs.FileSystem
+    fs_root: str
+
+    @classmethod
+    def open(cls, root: str) -> Collection:
+        """Open ``root`` (a local path or a URI).
+
+        Raises:
+            FemoError: the scheme has no Python filesystem here.
+        """
+        uri = canonical(root)
+        scheme = urlsplit(uri).scheme
+        if scheme == "file":
+            return cls(uri, pafs.LocalFileSystem(), uri[len("file:") :])
+        if scheme not in SCHEMES:
+            raise FemoError(
+                f"{root}: no Python filesystem for {scheme}:// "
+                f"(supported: {', '.join(sorted(SCHEMES))})"
+            )
+        native = SCHEMES[scheme] + uri[len(scheme) :]
+        try:
+            fs, path = pafs.FileSystem.from_uri(native)
+        except (OSError, ValueError) as err:
+            raise FemoError(f"{root}: cannot open its filesystem: {err}") from err
+        return cls(uri, fs, path.rstrip("/"))
+
+    def path_of(self, origin: str) -> str:
+        """The filesystem path of ``origin`` (an origin under this root, or the root)."""
+        if origin == self.root:
+            return self.fs_root
+        if not origin.startswith(self.root + "/"):
+            raise ValueError(f"{origin} is not under {self.root}")
+        return self.fs_root + origin[len(self.root) :]
+
+    def origin_of(self, path: str) -> str:
+        """The origin URI of a filesystem ``path`` under the root."""
+        return self.root + path[len(self.fs_root) :]
+
+    def read(self, origin: str, expected: int, max_bytes: int) -> bytes:
+        """The bytes of ``origin``, listed with ``expected`` bytes; never more than
+        ``max_bytes + 1`` of them (a caller seeing more than ``max_bytes`` knows the file is
+        over its cap without reading all of it). A file that grew since the listing is read to
+        its end, within that bound.
+
+        Raises:
+            OSError: the file cannot be opened or read.
+        """
+        wanted = min(expected, max_bytes) + 1  # sized reads: no buffer of max_bytes per file
+        with self.fs.open_input_stream(self.path_of(origin)) as stream:
+            data: bytes = stream.read(wanted)
+            if len(data) == wanted and wanted <= max_bytes:
+                data += stream.read(max_bytes + 1 - wanted)
+        return data
+
+    def listing(self) -> pd.DataFrame:
+        """Every file of the collection (:data:`LISTING_COLUMNS`), sorted by origin; the root
+        may be a single file.
+
+        Raises:
+            FemoError: the root does not exist or a folder under it cannot be listed.
+        """
+        top = self.fs.get_file_info(self.fs_root)
+        if top.type == pafs.FileType.NotFound:
+            raise FemoError(f"{self.root}: no such file or folder")
+        if top.type == pafs.FileType.File:
+            infos = [top]
+        else:
+            infos = []
+            folders = [self.fs_root]
+            while folders:
+                folder = folders.pop()
+                try:
+                    children = self.fs.get_file_info(pafs.FileSelector(folder))
+                except OSError as err:
+                    raise FemoError(f"{self.origin_of(folder)}: cannot list: {err}") from err
+                for info in children:
+                    if is_hidden(info.base_name):
+                        continue
+                    if info.type == pafs.FileType.Directory:
+                        folders.append(info.path)
+                    elif info.type == pafs.FileType.File:
+                        infos.append(info)
+        frame = pd.DataFrame(
+            {
+                "origin": [self.origin_of(i.path) for i in infos],
+                "origin_size": pd.array([i.size for i in infos], dtype="int64"),
+                "origin_modified_ms": pd.array([_millis(i.mtime) for i in infos], dtype="int64"),
+            },
+            columns=list(LISTING_COLUMNS),
+        )
+        return frame.sort_values("origin", ignore_index=True)
+
+
+def _millis(mtime: datetime | None) -> int:
+    if mtime is None:
+        return 0
+    if mtime.tzinfo is None:
+        mtime = mtime.replace(tzinfo=UTC)
+    return int(mtime.timestamp() * 1000)
+
+
+class Listed(NamedTuple):
+    """One listed file: its fingerprint."""
+
+    origin: str
+    origin_size: int
+    origin_modified_ms: int
+
+
+def entries(listing: pd.DataFrame) -> list[Listed]:
+    """The rows of a listing frame."""
+    return [
+        Listed(str(o), int(s), int(m))
+        for o, s, m in zip(
+            listing["origin"],
+            listing["origin_size"],
+            listing["origin_modified_ms"],
+            strict=True,
+        )
+    ]
+
+
+def list_files(root: str) -> pd.DataFrame:
+    """Every file under ``root`` (see :meth:`Collection.listing`)."""
+    return Collection.open(root).listing()
+
+
+def modified_at(millis: int) -> datetime:
+    """A fingerprint's modification time as a UTC datetime."""
+    return datetime.fromtimestamp(millis / 1000, tz=UTC)
+
+
+def unseen(listing: pd.DataFrame, known: pd.DataFrame) -> pd.DataFrame:
+    """Rows of ``listing`` whose fingerprint is not in ``known`` (both :data:`LISTING_COLUMNS`):
+    new files, and files whose size or modification time changed."""
+    if known.empty:
+        return listing.copy()
+    merged = listing.merge(
+        known[list(LISTING_COLUMNS)].drop_duplicates(),
+        on=list(LISTING_COLUMNS),
+        how="left",
+        indicator=True,
+    )
+    return merged[merged["_merge"] == "left_only"][list(LISTING_COLUMNS)].reset_index(drop=True)

@@ -1,0 +1,190 @@
+"""femo.files (listing, reading) and the folder ingest's per-record function, without Spark."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from femo.errors import FemoError
+from femo.files import Collection, canonical, list_files, unseen
+from femo.ingest import (
+    ACCEPTED,
+    QUARANTINED,
+    InspectOptions,
+    batch_rows,
+    collection_reader,
+    inspect_files_frame,
+    per_origin,
+    unread_results,
+)
+from femo.layout import LabelMap
+from femo.sample import encode, face_like
+
+MTIME = 1_700_000_000.123
+
+
+def touch(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    os.utime(path, (MTIME, MTIME))
+    return path
+
+
+def test_listing_follows_spark_rules_and_fingerprints(tmp_path: Path) -> None:
+    touch(tmp_path / "happy" / "a.jpg", b"abc")
+    touch(tmp_path / "sad" / "empty.jpg", b"")
+    for hidden in (
+        "happy/.DS_Store",
+        "_temporary/x.jpg",
+        ".journal/pixabay/run.json",
+        "sad/b.jpg._COPYING_",
+    ):
+        touch(tmp_path / hidden, b"zz")
+    listing = list_files(str(tmp_path))
+    assert list(listing.columns) == ["origin", "origin_size", "origin_modified_ms"]
+    assert listing.to_dict("records") == [
+        {
+            "origin": f"file:{tmp_path}/happy/a.jpg",
+            "origin_size": 3,
+            "origin_modified_ms": 1_700_000_000_123,
+        },
+        {
+            "origin": f"file:{tmp_path}/sad/empty.jpg",
+            "origin_size": 0,
+            "origin_modified_ms": 1_700_000_000_123,
+        },
+    ]
+    # a file: URI, a trailing slash or a single file as the root lists the same way
+    assert list_files(f"file://{tmp_path}/").equals(listing)
+    single = list_files(str(tmp_path / "happy" / "a.jpg"))
+    assert list(single["origin"]) == [f"file:{tmp_path}/happy/a.jpg"]
+
+
+def test_roots_that_cannot_be_listed_fail_clearly(tmp_path: Path) -> None:
+    with pytest.raises(FemoError, match="no such file or folder"):
+        list_files(str(tmp_path / "missing"))
+    with pytest.raises(FemoError, match="no Python filesystem for ftp://"):
+        Collection.open("ftp://example.org/images")
+
+
+def test_canonical_spelling_of_roots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert canonical("data/fer") == f"file:{tmp_path}/data/fer"
+    assert canonical("file:///srv/fer/") == "file:/srv/fer"
+    assert canonical("file:/srv/fer") == "file:/srv/fer"
+    assert canonical("s3a://bucket/fer/") == "s3a://bucket/fer"
+
+
+def test_read_is_sized_by_the_listing_but_sees_growth_and_the_cap(tmp_path: Path) -> None:
+    path = touch(tmp_path / "happy" / "a.jpg", b"x" * 100)
+    collection = Collection.open(str(tmp_path))
+    origin = f"file:{path}"
+    assert collection.read(origin, 100, 1000) == b"x" * 100
+    assert collection.read(origin, 10, 1000) == b"x" * 100  # grew since the listing
+    assert collection.read(origin, 100, 50) == b"x" * 51  # over the cap: cap + 1 bytes
+    with pytest.raises(OSError):
+        collection.read(f"file:{tmp_path}/happy/gone.jpg", 10, 1000)
+    with pytest.raises(ValueError, match="not under"):
+        collection.path_of("file:/elsewhere/a.jpg")
+
+
+def test_unseen_keeps_new_and_changed_files_only() -> None:
+    listing = pd.DataFrame(
+        {
+            "origin": ["file:/c/a.jpg", "file:/c/b.jpg", "file:/c/new.jpg"],
+            "origin_size": [10, 20, 5],
+            "origin_modified_ms": [1, 2, 3],
+        }
+    )
+    known = pd.DataFrame(
+        {
+            "origin": ["file:/c/a.jpg", "file:/c/b.jpg", "file:/c/b.jpg"],
+            "origin_size": [10, 21, 21],
+            "origin_modified_ms": [1, 2, 2],
+        }
+    )
+    assert list(unseen(listing, known)["origin"]) == ["file:/c/b.jpg", "file:/c/new.jpg"]
+    assert unseen(listing, known.iloc[0:0]).equals(listing)
+
+
+LABELS = {"happy": 3, "sad": 4}
+
+
+def test_per_record_function_reads_only_what_it_must(tmp_path: Path) -> None:
+    good = encode(face_like(np.random.default_rng(1), 48, color=False), ".png")
+    touch(tmp_path / "happy" / "good.png", good)
+    names = ["happy/good.png", "happy/empty.jpg", "happy/huge.jpg", "bored/x.jpg"]
+    names += ["happy/locked.jpg"]
+    listing = pd.DataFrame(
+        {
+            "origin": [f"file:{tmp_path}/{n}" for n in names],
+            "origin_size": [len(good), 0, 10_000, 50, 60],
+            "origin_modified_ms": [7] * len(names),
+        }
+    )
+    options = InspectOptions(
+        root=f"file:{tmp_path}", split_from="none", labels=LABELS, max_file_bytes=5_000
+    )
+    disk = collection_reader(options.root, options.max_file_bytes)
+    asked: list[str] = []
+
+    def read(origin: str, size: int) -> bytes:
+        asked.append(origin.rsplit("/", 1)[1])
+        if origin.endswith("locked.jpg"):
+            raise PermissionError(13, "Permission denied")
+        return disk(origin, size)
+
+    out = inspect_files_frame(listing, options, LabelMap.from_names(LABELS), read)
+    assert asked == ["good.png", "locked.jpg"]
+    by_name = {p.rsplit("/", 1)[1]: r for p, r in zip(out["path"], out.itertuples(), strict=True)}
+    assert by_name["good.png"].status == ACCEPTED
+    assert by_name["good.png"].content == good
+    assert (by_name["good.png"].label_id, by_name["good.png"].format) == (3, "png")
+    assert by_name["good.png"].origin_modified_ms == 7
+    reasons = {n: (r.status, r.reason) for n, r in by_name.items() if n != "good.png"}
+    assert reasons == {
+        "empty.jpg": (QUARANTINED, "empty_file"),
+        "huge.jpg": (QUARANTINED, "file_too_large"),
+        "x.jpg": (QUARANTINED, "unknown_label"),
+        "locked.jpg": (QUARANTINED, "unreadable"),
+    }
+    assert "Permission denied" in by_name["locked.jpg"].detail
+    assert by_name["huge.jpg"].detail == "10000 bytes > 5000"
+
+
+def test_files_that_gave_no_row_are_quarantined_as_unreadable() -> None:
+    new = pd.DataFrame(
+        {
+            "origin": ["file:/d/a.csv", "file:/d/header_only.csv"],
+            "origin_size": [100, 20],
+            "origin_modified_ms": [1, 2],
+        }
+    )
+    counts = pd.DataFrame(
+        {
+            "origin": ["file:/d/a.csv", "file:/d/a.csv"],
+            "status": [ACCEPTED, QUARANTINED],
+            "reason": [None, "malformed_row"],
+            "count": [3, 1],
+        }
+    )
+    finished = per_origin(counts, new)
+    assert finished[["origin", "images", "quarantined"]].values.tolist() == [
+        ["file:/d/a.csv", 3, 1],
+        ["file:/d/header_only.csv", 0, 0],
+    ]
+    unread = unread_results(finished)
+    assert unread[["path", "status", "reason"]].values.tolist() == [
+        ["file:/d/header_only.csv", QUARANTINED, "unreadable"]
+    ]
+
+
+def test_batch_rows_follow_the_files_bytes() -> None:
+    assert batch_rows(pd.Series([1_500] * 10), 16_000_000) == 4096  # FER: capped
+    assert batch_rows(pd.Series([5_000_000] * 10), 16_000_000) == 16  # photos: floor
+    assert batch_rows(pd.Series([100_000] * 10), 16_000_000) == 160
+    assert batch_rows(pd.Series([], dtype="int64"), 16_000_000) == 4096
