@@ -303,29 +303,46 @@ def inspect_options(
     )
 
 
-def finished_files(spark: SparkSession, database: str, source: str) -> pd.DataFrame:
-    """Fingerprints (:data:`femo.files.LISTING_COLUMNS`) of the files ``ingested_files`` holds
-    for ``source``."""
-    done = (
+@dataclass(frozen=True)
+class Seen:
+    """What the tables hold for a source: the fingerprints of its finished files
+    (:data:`femo.files.LISTING_COLUMNS`) and the origins with rows in ``images`` or
+    ``quarantine``."""
+
+    done: pd.DataFrame
+    written: frozenset[str]
+
+
+def seen_files(spark: SparkSession, database: str, source: str) -> Seen:
+    """Read :class:`Seen` for ``source``: three narrow scans in one Spark job."""
+    fingerprint = ["origin", "origin_size", "origin_modified_ms"]
+    finished = (
         spark.table(f"{database}.{INGESTED_FILES.name}")
         .where(F.col("source") == source)
         .select(
+            F.lit(True).alias("finished"),
             "origin",
             "origin_size",
             F.unix_millis("origin_modified_at").alias("origin_modified_ms"),
         )
-        .toPandas()
     )
-    return done.astype({"origin_size": "int64", "origin_modified_ms": "int64"})
-
-
-def written_origins(spark: SparkSession, database: str, source: str) -> set[str]:
-    """Origins with rows in ``images`` or ``quarantine`` for ``source``."""
-    origins: set[str] = set()
-    for spec in (IMAGES, QUARANTINE):
-        rows = spark.table(f"{database}.{spec.name}").where(F.col("source") == source)
-        origins.update(rows.select("origin").toPandas()["origin"])
-    return origins
+    written = [
+        spark.table(f"{database}.{spec.name}")
+        .where(F.col("source") == source)
+        .select(
+            F.lit(False).alias("finished"),
+            "origin",
+            F.lit(None).cast("long").alias("origin_size"),
+            F.lit(None).cast("long").alias("origin_modified_ms"),
+        )
+        for spec in (IMAGES, QUARANTINE)
+    ]
+    rows = reduce(DataFrame.unionAll, [finished, *written]).toPandas()
+    done = rows["finished"].astype(bool)
+    fingerprints = rows[done][fingerprint].astype(
+        {"origin_size": "int64", "origin_modified_ms": "int64"}
+    )
+    return Seen(fingerprints.reset_index(drop=True), frozenset(rows[~done]["origin"]))
 
 
 def read_csv_lines(spark: SparkSession, origin: Listed) -> DataFrame:
@@ -492,14 +509,15 @@ def ingest(
     """
     summary = IngestSummary(source)
     listing = list_files(root)
-    new = unseen(listing, finished_files(spark, database, source))
+    seen = seen_files(spark, database, source)
+    new = unseen(listing, seen.done)
     summary.listed = len(listing)
     summary.skipped = summary.listed - len(new)
     log.info("%s: %d files listed, %d new", source, summary.listed, len(new))
     if new.empty:
         return summary
     # Rows of new files already there: a changed file's, or those of a killed run.
-    stale = sorted(set(new["origin"]) & written_origins(spark, database, source))
+    stale = sorted(set(new["origin"]) & seen.written)
     if stale:
         log.info("%s: removing the rows of %d changed or unfinished files", source, len(stale))
         for spec in (IMAGES, QUARANTINE):
