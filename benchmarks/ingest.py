@@ -25,6 +25,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import pyarrow as pa
@@ -42,7 +43,10 @@ from femo.ingest import (
 from femo.layout import LabelMap
 from femo.sample import write_images
 from femo.session import build_session
-from femo.settings import load_settings
+from femo.settings import IngestSettings, load_settings
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,6 +85,56 @@ def loop(root: Path, options: InspectOptions, out: Path) -> int:
     frame = inspect_files_frame(list_files(str(root)), options, labels, read)
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), out / "images.parquet")
     return len(frame)
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system) of process ``pid``, or of the whole machine without idle and
+    I/O wait; 0 where /proc is missing (not Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        if pid is None:
+            values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+            return (sum(values) - values[3] - values[4]) / tick
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def timed_runs(
+    spark: SparkSession,
+    data: Path,
+    options: InspectOptions,
+    guards: IngestSettings,
+    work: Path,
+    runs: int,
+    files: int,
+) -> tuple[list[float], list[float]]:
+    """``runs`` times the loop then the job (a new source each time); their seconds."""
+    loops: list[float] = []
+    jobs: list[float] = []
+    for run in range(runs):
+        start = time.perf_counter()
+        loop_rows = loop(data, options, work)
+        loops.append(time.perf_counter() - start)
+
+        jvm = spark.sparkContext._jvm.ProcessHandle.current().pid()  # type: ignore[union-attr]
+        start, cpu, jvm_cpu = time.perf_counter(), cpu_seconds(), cpu_seconds(jvm)
+        summary = ingest(
+            spark, "femo", f"bench{run}", str(data), "folders", options, guards, f"run{run}"
+        )
+        jobs.append(time.perf_counter() - start)
+        jvm_cpu = cpu_seconds(jvm) - jvm_cpu
+        other_cpu = cpu_seconds() - cpu - jvm_cpu
+        job_rows = summary.accepted + sum(summary.quarantined.values())
+        assert job_rows == loop_rows == files, (job_rows, loop_rows, files)
+        print(
+            f"run {run + 1}: loop {loops[-1]:.1f} s, job {jobs[-1]:.1f} s, "
+            f"ratio {loops[-1] / jobs[-1]:.2f}x; job CPU: JVM {jvm_cpu:.1f} s, "
+            f"Python workers and the rest {other_cpu:.1f} s",
+            flush=True,
+        )
+    return loops, jobs
 
 
 def main() -> int:
@@ -142,25 +196,7 @@ def main() -> int:
         )
         loop(sample, options, work)
 
-        loops, jobs = [], []
-        for run in range(args.runs):
-            start = time.perf_counter()
-            loop_rows = loop(data, options, work)
-            loops.append(time.perf_counter() - start)
-
-            start = time.perf_counter()
-            summary = ingest(
-                spark, "femo", f"bench{run}", str(data), "folders", options, guards, f"run{run}"
-            )
-            jobs.append(time.perf_counter() - start)
-            job_rows = summary.accepted + sum(summary.quarantined.values())
-            assert job_rows == loop_rows == files, (job_rows, loop_rows, files)
-            print(
-                f"run {run + 1}: loop {loops[-1]:.1f} s, job {jobs[-1]:.1f} s, "
-                f"ratio {loops[-1] / jobs[-1]:.2f}x",
-                flush=True,
-            )
-
+        loops, jobs = timed_runs(spark, data, options, guards, work, args.runs, files)
         loop_s, job_s = statistics.median(loops), statistics.median(jobs)
         print(f"median of {args.runs} runs:")
         for name, seconds in (
