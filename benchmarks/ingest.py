@@ -134,6 +134,7 @@ def timed_runs(
             f"Python workers and the rest {other_cpu:.1f} s",
             flush=True,
         )
+        print(f"  job phases: {summary.phases()}", flush=True)
     return loops, jobs
 
 
