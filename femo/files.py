@@ -15,7 +15,6 @@ in milliseconds, the precision Hadoop reports, so rows written by earlier versio
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, NamedTuple
 from urllib.parse import urlsplit
@@ -149,19 +148,13 @@ class Collection:
             {
                 "origin": [self.origin_of(i.path) for i in infos],
                 "origin_size": pd.array([i.size for i in infos], dtype="int64"),
-                "origin_modified_ms": pd.array([_millis(i.mtime) for i in infos], dtype="int64"),
+                "origin_modified_ms": pd.array(
+                    [(i.mtime_ns or 0) // 1_000_000 for i in infos], dtype="int64"
+                ),
             },
             columns=list(LISTING_COLUMNS),
         )
         return frame.sort_values("origin", ignore_index=True)
-
-
-def _millis(mtime: datetime | None) -> int:
-    if mtime is None:
-        return 0
-    if mtime.tzinfo is None:
-        mtime = mtime.replace(tzinfo=UTC)
-    return int(mtime.timestamp() * 1000)
 
 
 class Listed(NamedTuple):
@@ -188,11 +181,6 @@ def entries(listing: pd.DataFrame) -> list[Listed]:
 def list_files(root: str) -> pd.DataFrame:
     """Every file under ``root`` (see :meth:`Collection.listing`)."""
     return Collection.open(root).listing()
-
-
-def modified_at(millis: int) -> datetime:
-    """A fingerprint's modification time as a UTC datetime."""
-    return datetime.fromtimestamp(millis / 1000, tz=UTC)
 
 
 def unseen(listing: pd.DataFrame, known: pd.DataFrame) -> pd.DataFrame:

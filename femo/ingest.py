@@ -201,8 +201,10 @@ def inspect_files_frame(
         else:
             base.update(label=placed.label, split=placed.split)
             label_id = labels.resolve(placed.label)
-            if unread is not None or isinstance(label_id, Rejection):
-                outcome = unread or label_id  # type: ignore[assignment]
+            if unread is not None:
+                outcome = unread
+            elif isinstance(label_id, Rejection):
+                outcome = label_id
             else:
                 data = read_checked(origin, int(size), read, options.max_file_bytes)
                 outcome = (
@@ -317,7 +319,6 @@ class Seen:
 
 def seen_files(spark: SparkSession, database: str, source: str) -> Seen:
     """Read :class:`Seen` for ``source``: three narrow scans in one Spark job."""
-    fingerprint = ["origin", "origin_size", "origin_modified_ms"]
     finished = (
         spark.table(f"{database}.{INGESTED_FILES.name}")
         .where(F.col("source") == source)
@@ -341,7 +342,7 @@ def seen_files(spark: SparkSession, database: str, source: str) -> Seen:
     ]
     rows = reduce(DataFrame.unionAll, [finished, *written]).toPandas()
     done = rows["finished"].astype(bool)
-    fingerprints = rows[done][fingerprint].astype(
+    fingerprints = rows[done][list(LISTING_COLUMNS)].astype(
         {"origin_size": "int64", "origin_modified_ms": "int64"}
     )
     return Seen(fingerprints.reset_index(drop=True), frozenset(rows[~done]["origin"]))

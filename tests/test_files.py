@@ -24,13 +24,13 @@ from femo.ingest import (
 from femo.layout import LabelMap
 from femo.sample import encode, face_like
 
-MTIME = 1_700_000_000.123
+MTIME_NS = 1_700_000_000_123_456_789  # milliseconds are floored, as Hadoop reports them
 
 
 def touch(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-    os.utime(path, (MTIME, MTIME))
+    os.utime(path, ns=(MTIME_NS, MTIME_NS))
     return path
 
 
