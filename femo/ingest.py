@@ -56,7 +56,7 @@ from femo.session import runtime_conf
 from femo.settings import IngestSettings
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import Column, SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -410,22 +410,31 @@ def inspect_new(
     return reduce(DataFrame.unionByName, frames)
 
 
+def shaped(frame: DataFrame, spec: TableSpec, values: Mapping[str, Column]) -> DataFrame:
+    """``frame`` as the columns of ``spec``: ``values`` where given, else the column of that
+    name; cast to the table's types."""
+    return frame.select(
+        *[
+            (values[f.name] if f.name in values else F.col(f.name)).cast(f.dataType).alias(f.name)
+            for f in spec.schema.fields
+        ]
+    )
+
+
 def table_rows(
     results: DataFrame, spec: TableSpec, status: str, source: str, run_id: str
 ) -> DataFrame:
     """Results of one status shaped as rows of ``spec``."""
     stamp = "ingested_at" if spec is IMAGES else "seen_at"
-    extra = {
-        "source": F.lit(source),
-        "run_id": F.lit(run_id),
-        stamp: F.current_timestamp(),
-        "origin_modified_at": F.timestamp_millis("origin_modified_ms"),
-    }
-    return results.where(F.col("status") == status).select(
-        *[
-            (extra[f.name] if f.name in extra else F.col(f.name)).cast(f.dataType).alias(f.name)
-            for f in spec.schema.fields
-        ]
+    return shaped(
+        results.where(F.col("status") == status),
+        spec,
+        {
+            "source": F.lit(source),
+            "run_id": F.lit(run_id),
+            stamp: F.current_timestamp(),
+            "origin_modified_at": F.timestamp_millis("origin_modified_ms"),
+        },
     )
 
 
@@ -606,16 +615,14 @@ def ingested_rows(
         finished,
         "origin string, origin_size long, origin_modified_ms long, images long, quarantined long",
     )
-    extra = {
-        "source": F.lit(source),
-        "layout": F.lit(layout),
-        "run_id": F.lit(run_id),
-        "ingested_at": F.current_timestamp(),
-        "origin_modified_at": F.timestamp_millis("origin_modified_ms"),
-    }
-    return frame.select(
-        *[
-            (extra[f.name] if f.name in extra else F.col(f.name)).cast(f.dataType).alias(f.name)
-            for f in INGESTED_FILES.schema.fields
-        ]
+    return shaped(
+        frame,
+        INGESTED_FILES,
+        {
+            "source": F.lit(source),
+            "layout": F.lit(layout),
+            "run_id": F.lit(run_id),
+            "ingested_at": F.current_timestamp(),
+            "origin_modified_at": F.timestamp_millis("origin_modified_ms"),
+        },
     )
