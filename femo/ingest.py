@@ -135,12 +135,10 @@ def rejected_files(
     """Quarantine results for the files of ``listing`` that ``rejection`` (given the size)
     rejects without reading them."""
     records = []
-    for origin, size, modified in zip(
-        listing["origin"], listing["origin_size"], listing["origin_modified_ms"], strict=True
-    ):
-        why = rejection(int(size))
+    for entry in entries(listing):
+        why = rejection(entry.origin_size)
         if why is not None:
-            records.append(_record(_origin(origin, size, modified), why))
+            records.append(_record(_origin(*entry), why))
     return _frame(records)
 
 
@@ -237,12 +235,7 @@ def inspect_csv_frame(
     ):
         if line_no == 0 and is_header(line):
             continue
-        base: dict[str, Any] = {
-            "path": f"{origin}#line={int(line_no) + 1}",
-            "origin": origin,
-            "origin_size": int(size),
-            "origin_modified_ms": int(modified),
-        }
+        base = {**_origin(origin, size, modified), "path": f"{origin}#line={int(line_no) + 1}"}
         parsed = parse_line(line)
         if isinstance(parsed, FerRow):
             base.update(label=parsed.label, split=parsed.split)
@@ -583,13 +576,12 @@ def write_results(
         append(spark, IMAGES, database, table_rows(results, IMAGES, ACCEPTED, source, run_id))
     with summary.timed("counts"):
         counts = results.groupBy("origin", "status", "reason").count().toPandas()
-    finished = per_origin(counts, new)
-    unread = unread_results(finished)
+    unread = unread_results(per_origin(counts, new))
     if not unread.empty:
-        finished.loc[finished["origin"].isin(unread["origin"]), "quarantined"] = 1
         counts = pd.concat(
             [counts, unread.assign(count=1)[["origin", "status", "reason", "count"]]]
         )
+    finished = per_origin(counts, new)
     for status, reason, n in zip(counts["status"], counts["reason"], counts["count"], strict=True):
         if status == ACCEPTED:
             summary.accepted += int(n)
