@@ -14,6 +14,7 @@ in milliseconds, the precision Hadoop reports, so rows written by earlier versio
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, NamedTuple
@@ -195,3 +196,35 @@ def unseen(listing: pd.DataFrame, known: pd.DataFrame) -> pd.DataFrame:
         indicator=True,
     )
     return merged[merged["_merge"] == "left_only"][list(LISTING_COLUMNS)].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Markers:
+    """Empty files named after something (a run id) in one folder, local or a URI: a journal
+    of what has started and not yet finished. The folder appears with the first marker."""
+
+    folder: str
+
+    def put(self, name: str) -> None:
+        """Leave the marker ``name``.
+
+        Raises:
+            OSError: it cannot be written.
+        """
+        where = Collection.open(self.folder)
+        where.fs.create_dir(where.fs_root, recursive=True)
+        with where.fs.open_output_stream(f"{where.fs_root}/{name}"):
+            pass
+
+    def names(self) -> list[str]:
+        """The markers left and not dropped, sorted."""
+        where = Collection.open(self.folder)
+        found = where.fs.get_file_info(pafs.FileSelector(where.fs_root, allow_not_found=True))
+        return sorted(i.base_name for i in found if i.type == pafs.FileType.File)
+
+    def drop(self, names: list[str]) -> None:
+        """Remove the markers ``names`` (those already gone are fine)."""
+        where = Collection.open(self.folder)
+        for name in names:
+            with suppress(FileNotFoundError):
+                where.fs.delete_file(f"{where.fs_root}/{name}")

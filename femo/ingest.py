@@ -8,17 +8,22 @@ pandas out, no Spark), wrapped into iterator-form ``mapInPandas`` transforms. Th
    source: known files are skipped before anything is read;
 2. spread the new files over ``ingest.tasks_per_core`` tasks per core; each task reads its
    files and inspects them (folders), or Spark reads the new CSVs' lines (fer_csv);
-3. remove the rows that new files' origins left in ``images`` and ``quarantine`` (a changed
-   file, or one a killed run wrote only part of), then append the accepted rows to ``images``
-   and the rejected ones to ``quarantine``;
+3. leave a marker for the run (:func:`run_markers`), remove the rows that new files left in
+   ``images`` and ``quarantine`` (a changed file's, or a killed run's: looked for only when
+   a file changed or another run's marker is still there), then append the accepted rows to
+   ``images`` in one pass over the files: only image rows travel to the JVM; each task
+   reports what it rejected, and how many rows each file gave, through an accumulator
+   (:class:`Tally`), and the driver appends those rejections to ``quarantine``;
 4. append one ``ingested_files`` row per new file, last: a file counts as ingested only once
-   all its rows are committed.
+   all its rows are committed; then drop the marker.
 
 A re-run on the same input finds nothing new and writes nothing. A run killed between two
-commits leaves files without an ``ingested_files`` row; the next run removes what they left
-and writes them again, so every file ends up exactly once. One ingest per source at a time:
-appends do not see each other, so two concurrent runs over the same new files would both
-write them.
+commits leaves its marker and files without an ``ingested_files`` row; the next run sees the
+marker, removes what those files left and writes them again, so every file ends up exactly
+once. One ingest per source at a time: appends do not see each other, so two concurrent runs
+over the same new files would both write them. Rows deleted from ``ingested_files`` by hand
+make their files new again, but their ``images`` rows are only replaced when a marker or a
+changed fingerprint says so: delete a file's rows from all three tables to ingest it again.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import cv2
 import pandas as pd
-from pyspark import StorageLevel
+from pyspark import AccumulatorParam, TaskContext
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
@@ -47,8 +52,18 @@ from pyspark.sql.types import (
 )
 
 from femo.catalog import label_names
+from femo.errors import FemoError
 from femo.fer_csv import FerRow, is_header, parse_line
-from femo.files import LISTING_COLUMNS, Collection, Listed, canonical, entries, list_files, unseen
+from femo.files import (
+    LISTING_COLUMNS,
+    Collection,
+    Listed,
+    Markers,
+    canonical,
+    entries,
+    list_files,
+    unseen,
+)
 from femo.images import EMPTY_FILE, FILE_TOO_LARGE, Limits, Rejection, inspect_image
 from femo.layout import LabelMap, place, relative_path
 from femo.schemas import IMAGE_FACTS, IMAGES, INGESTED_FILES, QUARANTINE, TableSpec
@@ -56,6 +71,7 @@ from femo.session import runtime_conf
 from femo.settings import IngestSettings
 
 if TYPE_CHECKING:
+    from pyspark import Accumulator
     from pyspark.sql import Column, SparkSession
 
 log = logging.getLogger(__name__)
@@ -252,6 +268,79 @@ def inspect_csv_frame(
 #: A per-record core: a batch of inputs, the options, the task's label map and reader.
 Core = Callable[[pd.DataFrame, InspectOptions, LabelMap, Reader], pd.DataFrame]
 
+#: The result columns a quarantine row keeps (an accepted row's go to ``images``).
+REJECTED_COLUMNS: Final = (
+    "status",
+    "reason",
+    "detail",
+    "path",
+    "label",
+    "split",
+    *LISTING_SCHEMA.fieldNames(),
+)
+
+
+@dataclass
+class Tally:
+    """What inspect tasks report besides the image rows: how many rows each origin gave to
+    ``images`` in each task (``accepted[(origin, partition)]``, 0 for an origin whose every row
+    was rejected) and the rejected results by path (:data:`REJECTED_COLUMNS`).
+
+    Merging replaces entries by key instead of adding them up, so a task that Spark runs again
+    (a lost executor, a retried stage) reports the same entries and cannot count twice.
+    """
+
+    accepted: dict[tuple[str, int], int] = field(default_factory=dict)
+    rejected: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def merge(self, other: Tally) -> Tally:
+        """Add ``other``'s entries to this tally (in place) and return it."""
+        self.accepted.update(other.accepted)
+        self.rejected.update(other.rejected)
+        return self
+
+    def add_results(self, results: pd.DataFrame, partition: int) -> None:
+        """Count one batch of task ``partition``'s results (:data:`RESULT_SCHEMA`) into this
+        tally, adding to what the task's earlier batches gave."""
+        accepted = results["status"] == ACCEPTED
+        for origin, ok in zip(results["origin"], accepted, strict=True):
+            key = (str(origin), partition)
+            self.accepted[key] = self.accepted.get(key, 0) + int(ok)
+        for record in results.loc[~accepted, list(REJECTED_COLUMNS)].to_dict("records"):
+            self.rejected[str(record["path"])] = {str(k): v for k, v in record.items()}
+
+    def origins(self) -> set[str]:
+        """Every origin that gave a row."""
+        return {origin for origin, _ in self.accepted}
+
+    def counts_frame(self) -> pd.DataFrame:
+        """Rows per origin, status and reason (origin, status, reason, count)."""
+        accepted: Counter[str] = Counter()
+        for (origin, _), n in self.accepted.items():
+            accepted[origin] += n
+        rejected = Counter((r["origin"], str(r["reason"])) for r in self.rejected.values())
+        return pd.DataFrame.from_records(
+            [(o, ACCEPTED, None, n) for o, n in accepted.items() if n]
+            + [(o, QUARANTINED, why, n) for (o, why), n in rejected.items()],
+            columns=["origin", "status", "reason", "count"],
+        )
+
+    def rejected_frame(self) -> pd.DataFrame:
+        """The rejected results as a :data:`RESULT_SCHEMA` frame."""
+        return _frame(list(self.rejected.values()))
+
+
+class TallyParam(AccumulatorParam[Tally]):
+    """Spark accumulator parameter for :class:`Tally` (merges by key)."""
+
+    def zero(self, value: Tally) -> Tally:
+        """An empty tally."""
+        return Tally()
+
+    def addInPlace(self, value1: Tally, value2: Tally) -> Tally:
+        """``value1`` with ``value2``'s entries."""
+        return value1.merge(value2)
+
 
 def collection_reader(root: str, max_bytes: int) -> Reader:
     """A reader of origins under ``root`` that opens the filesystem on first use (once per
@@ -266,17 +355,26 @@ def collection_reader(root: str, max_bytes: int) -> Reader:
     return read
 
 
-def inspect_with(core: Core, options: InspectOptions) -> Callable[[DataFrame], DataFrame]:
-    """A ``DataFrame -> DataFrame`` transform running ``core`` in iterator-form mapInPandas;
-    the label map and the reader are built once per task."""
+def inspect_with(
+    core: Core, options: InspectOptions, tally: Accumulator[Tally]
+) -> Callable[[DataFrame], DataFrame]:
+    """A ``DataFrame -> DataFrame`` transform running ``core`` in iterator-form mapInPandas
+    that keeps the accepted results and reports every result into ``tally``; the label map
+    and the reader are built once per task."""
 
     def run(frames: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         # Spark runs a task per core already: OpenCV's own threads would only compete.
         cv2.setNumThreads(1)
         labels = LabelMap.from_names(options.labels)
         read = collection_reader(options.root, options.max_file_bytes)
+        partition = TaskContext.get().partitionId()  # type: ignore[union-attr]
+        task = Tally()
         for frame in frames:
-            yield core(frame, options, labels, read)
+            results = core(frame, options, labels, read)
+            task.add_results(results, partition)
+            yield results[results["status"] == ACCEPTED]
+        # Once per task, when all its batches are counted (Spark sends it with the task's end).
+        tally.add(task)
 
     def transform(df: DataFrame) -> DataFrame:
         return df.mapInPandas(run, RESULT_SCHEMA)
@@ -300,45 +398,41 @@ def inspect_options(
     )
 
 
-@dataclass(frozen=True)
-class Seen:
-    """What the tables hold for a source: the fingerprints of its finished files
-    (:data:`femo.files.LISTING_COLUMNS`) and the origins with rows in ``images`` or
-    ``quarantine``."""
-
-    done: pd.DataFrame
-    written: frozenset[str]
+#: Where runs in progress leave their markers, under the database's location.
+RUN_MARKERS: Final = "_ingest_runs"
 
 
-def seen_files(spark: SparkSession, database: str, source: str) -> Seen:
-    """Read :class:`Seen` for ``source``: three narrow scans in one Spark job."""
-    finished = (
+def run_markers(spark: SparkSession, database: str, source: str) -> Markers:
+    """The ingest runs of ``source`` that started and did not finish: one marker per run,
+    beside the tables (``<database location>/_ingest_runs/<source>/<run_id>``), so every
+    driver of a cluster sees them. Spark and Delta leave ``_`` folders alone."""
+    location = spark.catalog.getDatabase(database).locationUri
+    return Markers(f"{location.rstrip('/')}/{RUN_MARKERS}/{source}")
+
+
+def finished_files(spark: SparkSession, database: str, source: str) -> pd.DataFrame:
+    """Fingerprints (:data:`femo.files.LISTING_COLUMNS`) of ``source``'s finished files."""
+    rows = (
         spark.table(f"{database}.{INGESTED_FILES.name}")
         .where(F.col("source") == source)
         .select(
-            F.lit(True).alias("finished"),
             "origin",
             "origin_size",
             F.unix_millis("origin_modified_at").alias("origin_modified_ms"),
         )
+        .toPandas()
     )
-    written = [
-        spark.table(f"{database}.{spec.name}")
-        .where(F.col("source") == source)
-        .select(
-            F.lit(False).alias("finished"),
-            "origin",
-            F.lit(None).cast("long").alias("origin_size"),
-            F.lit(None).cast("long").alias("origin_modified_ms"),
-        )
+    return rows.astype({"origin_size": "int64", "origin_modified_ms": "int64"})
+
+
+def written_origins(spark: SparkSession, database: str, source: str) -> set[str]:
+    """Origins with rows of ``source`` in ``images`` or ``quarantine`` (two narrow scans in
+    one Spark job)."""
+    scans = [
+        spark.table(f"{database}.{spec.name}").where(F.col("source") == source).select("origin")
         for spec in (IMAGES, QUARANTINE)
     ]
-    rows = reduce(DataFrame.unionAll, [finished, *written]).toPandas()
-    done = rows["finished"].astype(bool)
-    fingerprints = rows[done][list(LISTING_COLUMNS)].astype(
-        {"origin_size": "int64", "origin_modified_ms": "int64"}
-    )
-    return Seen(fingerprints.reset_index(drop=True), frozenset(rows[~done]["origin"]))
+    return set(reduce(DataFrame.unionAll, scans).distinct().toPandas()["origin"])
 
 
 def read_csv_lines(spark: SparkSession, origin: Listed) -> DataFrame:
@@ -385,19 +479,18 @@ def inspect_new(
     layout: str,
     options: InspectOptions,
     tasks_per_core: int,
+    tally: Accumulator[Tally],
 ) -> DataFrame:
-    """One result row per new file (folders) or per data line of each new CSV (fer_csv)."""
+    """The accepted results of the new files (folders) or of the data lines of each new CSV
+    (fer_csv); every result, accepted or not, is reported into ``tally`` as the tasks run."""
     if layout == "folders":
         return listing_frame(spark, new, tasks_per_core).transform(
-            inspect_with(inspect_files_frame, options)
+            inspect_with(inspect_files_frame, options, tally)
         )
     frames = [
-        read_csv_lines(spark, origin).transform(inspect_with(inspect_csv_frame, options))
+        read_csv_lines(spark, origin).transform(inspect_with(inspect_csv_frame, options, tally))
         for origin in entries(new[new["origin_size"] > 0])
     ]
-    empty = rejected_files(new, lambda size: None if size else Rejection(EMPTY_FILE, "0 bytes"))
-    if not empty.empty:
-        frames.append(spark.createDataFrame(empty, RESULT_SCHEMA))
     if not frames:
         return spark.createDataFrame([], RESULT_SCHEMA)
     return reduce(DataFrame.unionByName, frames)
@@ -483,13 +576,15 @@ def per_origin(counts: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
 
 
 def unread_results(finished: pd.DataFrame) -> pd.DataFrame:
-    """Quarantine results for new files that gave no row at all (a CSV Spark could not read,
-    gone since the listing, or without a data line): never silently dropped."""
+    """Quarantine results for new files that gave no row at all (an empty CSV, one Spark could
+    not read, gone since the listing, or without a data line): never silently dropped."""
     nothing = finished[(finished["images"] == 0) & (finished["quarantined"] == 0)]
     return rejected_files(
         nothing,
-        lambda size: Rejection(
-            UNREADABLE, "no data could be read from it (unreadable, gone or empty)"
+        lambda size: (
+            Rejection(EMPTY_FILE, "0 bytes")
+            if size == 0
+            else Rejection(UNREADABLE, "no data could be read from it (unreadable or gone)")
         ),
     )
 
@@ -521,62 +616,74 @@ def ingest(
     guards: IngestSettings,
     run_id: str,
 ) -> IngestSummary:
-    """Ingest the collection at ``root`` for ``source``; see the module docstring.
-
-    The results are persisted: the ``images`` append computes them (reading and inspecting
-    while it writes), the counts and the ``quarantine`` append reuse them. Their plan holds no
-    Delta table (the listing is the driver's), so the commits cannot change them.
-    """
+    """Ingest the collection at ``root`` for ``source``; see the module docstring."""
     summary = IngestSummary(source)
+    markers = run_markers(spark, database, source)
     with summary.timed("list"):
         listing = list_files(root)
     with summary.timed("seen"):
-        seen = seen_files(spark, database, source)
-        new = unseen(listing, seen.done)
+        done = finished_files(spark, database, source)
+        new = unseen(listing, done)
+        unfinished = markers.names()
     summary.listed = len(listing)
     summary.skipped = summary.listed - len(new)
     log.info("%s: %d files listed, %d new", source, summary.listed, len(new))
     if new.empty:
+        markers.drop(unfinished)
         return summary
-    # Rows of new files already there: a changed file's, or those of a killed run.
-    stale = sorted(set(new["origin"]) & seen.written)
-    if stale:
-        log.info("%s: removing the rows of %d changed or unfinished files", source, len(stale))
+    markers.put(run_id)
+    # Rows that new files may have left: a changed file's, or a killed run's. Only then are
+    # images and quarantine read.
+    changed = set(new["origin"]) & set(done["origin"])
+    if unfinished or changed:
         with summary.timed("remove"):
+            stale = sorted(set(new["origin"]) & written_origins(spark, database, source))
+            log.info("%s: removing the rows of %d changed or unfinished files", source, len(stale))
             for spec in (IMAGES, QUARANTINE):
-                delete_origins(spark, spec, database, source, stale)
-    results = inspect_new(spark, new, layout, options, guards.tasks_per_core)
+                if stale:
+                    delete_origins(spark, spec, database, source, stale)
+    tally = spark.sparkContext.accumulator(Tally(), TallyParam())
+    results = inspect_new(spark, new, layout, options, guards.tasks_per_core, tally)
     # The listing's rows are small: the batch size follows the files' bytes (CSV lines keep
     # the session's setting).
     rows = batch_rows(new["origin_size"], guards.batch_bytes) if layout == "folders" else None
-    with runtime_conf(spark, ARROW_BATCH, str(rows or spark.conf.get(ARROW_BATCH))):
-        results = results.persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            write_results(spark, database, source, layout, run_id, new, results, summary)
-        finally:
-            results.unpersist()
+    batch = str(rows or spark.conf.get(ARROW_BATCH))
+    with runtime_conf(spark, ARROW_BATCH, batch), summary.timed("images"):
+        append(spark, IMAGES, database, table_rows(results, IMAGES, ACCEPTED, source, run_id))
+    write_outcomes(spark, database, source, layout, run_id, new, tally.value, summary)
+    markers.drop([run_id, *unfinished])
     log.info("%s: phases %s", source, summary.phases())
     return summary
 
 
-def write_results(
+def write_outcomes(
     spark: SparkSession,
     database: str,
     source: str,
     layout: str,
     run_id: str,
     new: pd.DataFrame,
-    results: DataFrame,
+    tally: Tally,
     summary: IngestSummary,
 ) -> None:
-    """Commit the persisted ``results`` of the ``new`` files and count them into ``summary``:
-    ``images`` first (the append computes the results), then ``quarantine``, then
-    ``ingested_files``."""
-    with summary.timed("images"):
-        append(spark, IMAGES, database, table_rows(results, IMAGES, ACCEPTED, source, run_id))
-    with summary.timed("counts"):
-        counts = results.groupBy("origin", "status", "reason").count().toPandas()
+    """After the ``images`` commit: append the rejections that ``tally`` holds (and a row for
+    every new file that gave none) to ``quarantine``, then the ``ingested_files`` rows of the
+    ``new`` files, and count them into ``summary``.
+
+    Raises:
+        FemoError: a new file of a folder collection has no outcome in the tally (every file
+            gives exactly one): nothing more is committed, so the next run does it again.
+    """
+    counts = tally.counts_frame()
+    if layout == "folders":
+        missing = len(set(new["origin"]) - tally.origins())
+        if missing:
+            raise FemoError(
+                f"{source}: no outcome reported for {missing} of {len(new)} files (lost "
+                "accumulator updates?); their ingest is not recorded and the next run redoes it"
+            )
     unread = unread_results(per_origin(counts, new))
+    rejected = pd.concat([tally.rejected_frame(), unread], ignore_index=True)
     if not unread.empty:
         counts = pd.concat(
             [counts, unread.assign(count=1)[["origin", "status", "reason", "count"]]]
@@ -587,12 +694,15 @@ def write_results(
             summary.accepted += int(n)
         else:
             summary.quarantined[str(reason)] += int(n)
-    if summary.quarantined:
-        rejected = results.where(F.col("status") == QUARANTINED)
-        if not unread.empty:
-            rejected = rejected.unionByName(spark.createDataFrame(unread, RESULT_SCHEMA))
+    if not rejected.empty:
         with summary.timed("quarantine"):
-            rows = table_rows(rejected, QUARANTINE, QUARANTINED, source, run_id)
+            rows = table_rows(
+                spark.createDataFrame(rejected, RESULT_SCHEMA),
+                QUARANTINE,
+                QUARANTINED,
+                source,
+                run_id,
+            )
             append(spark, QUARANTINE, database, rows)
     with summary.timed("finish"):
         rows = ingested_rows(spark, finished, source, layout, run_id)

@@ -15,6 +15,8 @@ from femo.ingest import (
     ACCEPTED,
     QUARANTINED,
     InspectOptions,
+    Tally,
+    TallyParam,
     batch_rows,
     collection_reader,
     inspect_files_frame,
@@ -188,3 +190,37 @@ def test_batch_rows_follow_the_files_bytes() -> None:
     assert batch_rows(pd.Series([5_000_000] * 10), 16_000_000) == 16  # photos: floor
     assert batch_rows(pd.Series([100_000] * 10), 16_000_000) == 160
     assert batch_rows(pd.Series([], dtype="int64"), 16_000_000) == 4096
+
+
+def test_tally_counts_batches_and_merges_by_key(tmp_path: Path) -> None:
+    """A task's batches add up; merging task tallies replaces entries by key, so a task Spark
+    runs again (same partition, same files) cannot count twice."""
+    root = tmp_path / "c"
+    rng = np.random.default_rng(2)
+    for name in ("happy/a.png", "happy/b.png", "nope/c.png"):
+        touch(root / name, encode(face_like(rng, 32, color=False), ".png"))
+    touch(root / "happy" / "bad.jpg", b"not an image at all")
+    listing = list_files(str(root))
+    options = InspectOptions(root=canonical(str(root)), split_from="none", labels={"happy": 3})
+    read = collection_reader(options.root, options.max_file_bytes)
+    labels = LabelMap.from_names(options.labels)
+    task = Tally()
+    for batch in (listing.iloc[:2], listing.iloc[2:]):
+        task.add_results(inspect_files_frame(batch, options, labels, read), partition=7)
+    param = TallyParam()
+    driver = param.addInPlace(param.zero(Tally()), task)
+    again = Tally()
+    again.add_results(inspect_files_frame(listing, options, labels, read), partition=7)
+    driver = param.addInPlace(driver, again)  # a retried task reports the same entries
+
+    counts = driver.counts_frame().sort_values(["origin", "reason"], na_position="first")
+    assert [(o.rsplit("/", 2)[-2:], s, r, n) for o, s, r, n in counts.values.tolist()] == [
+        (["happy", "a.png"], ACCEPTED, None, 1),
+        (["happy", "b.png"], ACCEPTED, None, 1),
+        (["happy", "bad.jpg"], QUARANTINED, "not_an_image", 1),
+        (["nope", "c.png"], QUARANTINED, "unknown_label", 1),
+    ]
+    assert driver.origins() == set(listing["origin"])
+    rejected = driver.rejected_frame()
+    assert sorted(rejected["reason"]) == ["not_an_image", "unknown_label"]
+    assert rejected["content"].isna().all() and (rejected["status"] == QUARANTINED).all()

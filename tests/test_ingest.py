@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from pyspark.sql import SparkSession
 
+from femo.ingest import run_markers
 from femo.sample import Sample, encode, face_like, write_sample
 from femo.settings import Settings
 from jobs.ingest_images import IngestImages
@@ -218,8 +219,9 @@ def test_interrupted_run_is_completed_exactly_once(
     spark: SparkSession, catalog: Settings, tmp_path: Path
 ) -> None:
     """A run killed after its images commit but before the quarantine and ingested_files
-    commits (simulated by removing those rows for the train split) is completed by the next
-    run: its files count as new, what they left in images is replaced, nothing duplicates."""
+    commits (simulated by removing those rows for the train split and leaving the run's
+    marker) is completed by the next run: its files count as new, what they left in images is
+    replaced, nothing duplicates, and the marker is gone."""
     root = tmp_path / "partial"
     shutil.copytree(Path(write_sample(tmp_path / "s", per_class=2).images), root)
     ingest(spark, catalog, "--source", "partial", "--path", str(root))
@@ -231,7 +233,10 @@ def test_interrupted_run_is_completed_exactly_once(
     assert good_test > 0 and bad_test > 0
     spark.sql(f"DELETE FROM femo.quarantine WHERE {where}")
     spark.sql(f"DELETE FROM femo.ingested_files WHERE {where}")
+    markers = run_markers(spark, "femo", "partial")
+    markers.put("killed0run")
     code, line = ingest(spark, catalog, "--source", "partial", "--path", str(root))
+    assert markers.names() == []
     assert line.startswith(f"partial: accepted {good_test}, quarantined {bad_test} (")
     counts = rows(
         spark,
