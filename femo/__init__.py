@@ -9,4 +9,10 @@ from __future__ import annotations
 # pyarrow < 14.0.1 carries CVE-2023-47248; the hotfix disables the vulnerable extension type.
 import pyarrow_hotfix  # noqa: F401
 
+from femo.hotfixes import fix_zipimport_invalidation
+
+# Every PySpark task re-reads the zips on its path on Python 3.11 (femo.hotfixes); Spark's
+# workers import femo when they unpickle a femo function, so the fix reaches them too.
+fix_zipimport_invalidation()
+
 __version__ = "0.1.0"
