@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -102,6 +104,32 @@ def cpu_seconds(pid: int | None = None) -> float:
         return 0.0
 
 
+#: JVM thread names (digits folded to N, as /proc truncates them) -> what they do.
+JVM_THREADS = {
+    "CN CompilerThre": "JIT compilers",
+    "Executor task l": "task threads",
+    "Thread-N": "py4j (planning, commits)",
+    "GC Thread#N": "GC",
+    "GN Conc#N": "GC",
+}
+
+
+def thread_cpu(pid: int) -> Counter[str]:
+    """CPU seconds of each group of live threads of process ``pid`` (names with digits folded:
+    ``C2 CompilerThread0`` and ``1`` are one group); empty where /proc is missing."""
+    tick = os.sysconf("SC_CLK_TCK")
+    groups: Counter[str] = Counter()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        name = re.sub(r"\d+", "N", stat[stat.index("(") + 1 : stat.rindex(")")])
+        fields = stat.rsplit(")", 1)[1].split()
+        groups[JVM_THREADS.get(name, name)] += (int(fields[11]) + int(fields[12])) / tick
+    return groups
+
+
 def timed_runs(
     spark: SparkSession,
     data: Path,
@@ -125,12 +153,14 @@ def timed_runs(
 
         jvm = spark.sparkContext._jvm.ProcessHandle.current().pid()  # type: ignore[union-attr]
         start, cpu, jvm_cpu = time.perf_counter(), cpu_seconds(), cpu_seconds(jvm)
+        threads = thread_cpu(jvm)
         summary = ingest(
             spark, "femo", f"bench{run}", str(data), "folders", options, guards, f"run{run}"
         )
         jobs.append(time.perf_counter() - start)
         jvm_cpu = cpu_seconds(jvm) - jvm_cpu
         other_cpu = cpu_seconds() - cpu - jvm_cpu
+        threads = thread_cpu(jvm) - threads
         os.sync()
         job_rows = summary.accepted + sum(summary.quarantined.values())
         assert job_rows == loop_rows == files, (job_rows, loop_rows, files)
@@ -141,6 +171,8 @@ def timed_runs(
             flush=True,
         )
         print(f"  job phases: {summary.phases()}", flush=True)
+        top = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in threads.most_common(4))
+        print(f"  JVM threads: {top}", flush=True)
     return loops, jobs
 
 
