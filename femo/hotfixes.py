@@ -2,11 +2,12 @@
 
 **Zip imports on Python 3.10-3.11.** ``zipimport.zipimporter.invalidate_caches`` re-reads the
 whole directory of its archive on every call (CPython gh-103200, fixed in 3.12 only). PySpark's
-worker calls ``importlib.invalidate_caches()`` at the start of every task (fixed in Spark 4.2 by
-SPARK-54744), and a Spark 3.5 worker has ``pyspark.zip``, the py4j zip and ``spark-core.jar`` on
-its path behind a dozen importers: measured here, 70-80 ms of CPU per task, every task of every
-Python UDF. The fix keeps the semantics (an archive that changed on disk is re-read) and skips
-the re-read of an archive whose size and modification time are those it was read with.
+worker calls ``importlib.invalidate_caches()`` at the start of every task (Spark's master skips
+the call since SPARK-54744, after 3.5), and a Spark 3.5 worker has ``pyspark.zip``, the py4j zip
+and ``spark-core.jar`` on its path behind a dozen importers: measured here, 70-80 ms of CPU per
+task, every task of every Python UDF. The fix keeps the semantics (an archive that changed on
+disk is re-read) and skips the re-read of an archive whose size and modification time are
+those it was read with.
 """
 
 from __future__ import annotations
