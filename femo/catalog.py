@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from string import Template
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from femo.errors import FemoError, MissingPrerequisiteError
+from femo.files import Markers
 from femo.schemas import DIMENSION_TABLES, EXTERNAL_TABLES, INGEST_TABLES, SOURCES, TableSpec
 from femo.settings import Settings
 from femo.sql import read_sql, run_sql, statement
@@ -35,6 +37,12 @@ SEEDS: dict[str, str] = {"emotions": "seed/emotions", "sources": "seed/sources"}
 SEED_INSERT_DEFAULTS: dict[str, dict[str, str]] = {
     "sources": {"registered_at": "current_timestamp()"},
 }
+
+#: Views every catalog has (``sql/views/*.sql``); ``images_<source>`` come from a template.
+VIEWS: tuple[str, ...] = ("views/all_images", "views/faces_current", "views/all_data")
+
+#: Where init_catalog leaves the fingerprint of the catalog it completed (:func:`ensure_catalog`).
+CATALOG_MARKERS: Final = "_catalog"
 
 
 class SchemaConflictError(FemoError):
@@ -218,16 +226,58 @@ def refresh_views(spark: SparkSession, database: str) -> list[str]:
     FACS action units) and one ``images_<source_id>`` view per image source.
     Views live in the metastore only: no Delta commit."""
     spark.catalog.setCurrentDatabase(database)
-    run_sql(spark, "views/all_images")
-    run_sql(spark, "views/faces_current")
-    run_sql(spark, "views/all_data")
+    for view in VIEWS:
+        run_sql(spark, view)
     template = Template(statement(read_sql("views/images_by_source")))
-    names = ["all_images", "faces_current", "all_data"]
+    names = [view.removeprefix("views/") for view in VIEWS]
     for row in run_sql(spark, "sources_with_images").collect():
         if SOURCE_ID.match(row.source_id):  # seeded or registered ids: always slugs
             spark.sql(template.substitute(source=row.source_id))
             names.append(f"images_{row.source_id}")
     return names
+
+
+def database_markers(spark: SparkSession, database: str, folder: str) -> Markers:
+    """Markers in ``folder`` beside the tables (``<database location>/<folder>``), where every
+    driver of a cluster sees them. Spark and Delta leave ``_`` folders alone."""
+    location = spark.catalog.getDatabase(database).locationUri
+    return Markers(f"{location.rstrip('/')}/{folder}")
+
+
+def catalog_fingerprint() -> str:
+    """Hex digest of everything :func:`init_catalog` makes: each table's spec and the SQL of
+    the database, the seeds and the views. A femo whose catalog differs has another one."""
+    digest = hashlib.sha256()
+    for spec in ALL_TABLES:
+        layout = (spec.name, spec.schema.json(), spec.comment, spec.partition_by)
+        digest.update(repr((*layout, sorted(spec.properties.items()))).encode())
+    digest.update(
+        repr(sorted((k, sorted(v.items())) for k, v in SEED_INSERT_DEFAULTS.items())).encode()
+    )
+    for name in ("ddl/database", *SEEDS.values(), *VIEWS, "views/images_by_source"):
+        digest.update(read_sql(name).encode())
+    return digest.hexdigest()[:32]
+
+
+def ensure_catalog(spark: SparkSession, settings: Settings) -> bool:
+    """The catalog as this femo makes it, for jobs to call before they work: cheap where it is
+    in place (the metastore and one listing; no Delta table read): the database, every table,
+    and the fingerprint :func:`init_catalog` leaves when it completes. Otherwise runs
+    :func:`init_catalog`. Unlike ``jobs/init_catalog.py`` it does not re-merge seed rows that
+    someone edited by hand.
+
+    Returns:
+        True when it ran :func:`init_catalog`.
+    """
+    use_database(spark, settings)
+    database = settings.catalog.database
+    fingerprint = catalog_fingerprint()
+    marked = fingerprint in database_markers(spark, database, CATALOG_MARKERS).names()
+    tables = {row.tableName for row in run_sql(spark, "catalog_tables").collect()}
+    if marked and {spec.name for spec in ALL_TABLES} <= tables:
+        return False
+    init_catalog(spark, settings)
+    return True
 
 
 def label_names(spark: SparkSession, database: str) -> dict[str, int]:
@@ -284,6 +334,10 @@ def init_catalog(spark: SparkSession, settings: Settings) -> CatalogSummary:
     }
     refresh_views(spark, database)
     rows = {spec.name: spark.table(f"{database}.{spec.name}").count() for spec in DIMENSION_TABLES}
+    markers = database_markers(spark, database, CATALOG_MARKERS)
+    fingerprint = catalog_fingerprint()
+    markers.put(fingerprint)
+    markers.drop([name for name in markers.names() if name != fingerprint])
     return CatalogSummary(
         database=database,
         created=tuple(n for n, o in outcomes.items() if o == "created"),

@@ -51,7 +51,7 @@ from pyspark.sql.types import (
     StructType,
 )
 
-from femo.catalog import label_names
+from femo.catalog import database_markers, label_names
 from femo.errors import FemoError
 from femo.fer_csv import FerRow, is_header, parse_line
 from femo.files import (
@@ -403,11 +403,9 @@ RUN_MARKERS: Final = "_ingest_runs"
 
 
 def run_markers(spark: SparkSession, database: str, source: str) -> Markers:
-    """The ingest runs of ``source`` that started and did not finish: one marker per run,
-    beside the tables (``<database location>/_ingest_runs/<source>/<run_id>``), so every
-    driver of a cluster sees them. Spark and Delta leave ``_`` folders alone."""
-    location = spark.catalog.getDatabase(database).locationUri
-    return Markers(f"{location.rstrip('/')}/{RUN_MARKERS}/{source}")
+    """The ingest runs of ``source`` that started and did not finish: one marker per run
+    (``<database location>/_ingest_runs/<source>/<run_id>``)."""
+    return database_markers(spark, database, f"{RUN_MARKERS}/{source}")
 
 
 def finished_files(spark: SparkSession, database: str, source: str) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import uuid
 
-from femo.catalog import init_catalog, refresh_views
+from femo.catalog import ensure_catalog, refresh_views
 from femo.detection import detect_faces
 from femo.job import Job
 
@@ -31,7 +31,7 @@ class DetectFaces(Job):
 
     def run(self, args: argparse.Namespace) -> int:
         database = self.settings.catalog.database
-        init_catalog(self.spark, self.settings)
+        ensure_catalog(self.spark, self.settings)
         summary = detect_faces(
             self.spark, database, self.settings.faces, args.source, run_id=uuid.uuid4().hex
         )

@@ -17,7 +17,7 @@ import argparse
 import os
 import uuid
 
-from femo.catalog import init_catalog, register_source
+from femo.catalog import ensure_catalog, register_source
 from femo.connectors import REGISTRY, from_settings
 from femo.fetch import emotion_names, fetch_images, resolve_emotions
 from femo.job import Job
@@ -56,7 +56,7 @@ class FetchApiImages(Job):
         per_emotion = args.per_emotion or settings.fetch.per_emotion
         connector = from_settings(args.source, settings.fetch, os.environ)
         spark, database = self.spark, settings.catalog.database
-        init_catalog(spark, settings)
+        ensure_catalog(spark, settings)
         register_source(spark, database, connector.name, connector.kind, connector.home_url)
         labels, names = emotion_names(spark, database)
         targets = resolve_emotions(args.emotions.split(","), labels, names)

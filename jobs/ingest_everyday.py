@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import uuid
 
-from femo.catalog import init_catalog, register_source
+from femo.catalog import ensure_catalog, register_source
 from femo.everyday import FIRST_DAYS, ingest_everyday
 from femo.job import Job
 
@@ -43,7 +43,7 @@ class IngestEveryday(Job):
 
     def run(self, args: argparse.Namespace) -> int:
         spark, database = self.spark, self.settings.catalog.database
-        init_catalog(spark, self.settings)
+        ensure_catalog(spark, self.settings)
         register_source(spark, database, args.source, "csv", args.path)
         summary = ingest_everyday(
             spark,

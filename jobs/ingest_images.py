@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import uuid
 
-from femo.catalog import init_catalog, refresh_views, register_source
+from femo.catalog import ensure_catalog, refresh_views, register_source
 from femo.ingest import LAYOUTS, ingest, inspect_options
 from femo.job import Job
 from femo.layout import SPLIT_FROM
@@ -42,7 +42,7 @@ class IngestImages(Job):
         spark, settings = self.spark, self.settings
         database = settings.catalog.database
         split_from = args.split_from or ("usage" if args.layout == "fer_csv" else "path")
-        init_catalog(spark, settings)
+        ensure_catalog(spark, settings)
         register_source(spark, database, args.source, KIND[args.layout], args.path)
         guards = settings.ingest
         options = inspect_options(spark, database, args.path, split_from, guards)

@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from femo.catalog import init_catalog, label_names, refresh_views, register_source
+from femo.catalog import ensure_catalog, label_names, refresh_views, register_source
 from femo.errors import FemoError
 from femo.facs import (
     DEFAULT_URL,
@@ -56,7 +56,7 @@ class ScrapeFacs(Job):
             html, url = fetch_page(args.url or DEFAULT_URL, settings.http)
             page = parse_page(html, url)
         spark = self.spark
-        init_catalog(spark, settings)
+        ensure_catalog(spark, settings)
         labels = LabelMap.from_names(label_names(spark, database))
         rows = facs_rows(page, labels, datetime.now(UTC), uuid.uuid4().hex)
         register_source(spark, database, SOURCE_ID, SOURCE_KIND, page.source_url)

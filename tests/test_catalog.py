@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql.types import IntegerType, LongType, StringType, StructField, StructType
 
+import femo.catalog
 from femo.catalog import (
+    CATALOG_MARKERS,
     SchemaConflictError,
+    catalog_fingerprint,
+    database_markers,
+    ensure_catalog,
     ensure_table,
     init_catalog,
     merge_rows,
@@ -15,6 +24,8 @@ from femo.catalog import (
 )
 from femo.schemas import EMOTIONS, TableSpec, col
 from femo.settings import Settings
+
+from .conftest import make_settings
 
 
 def versions(spark: SparkSession, table: str) -> int:
@@ -156,3 +167,51 @@ def test_missing_columns_lists_new_ones_case_insensitively() -> None:
         [StructField("EMOTION_ID", IntegerType()), StructField("name", StringType())]
     )
     assert missing_columns(existing, EMOTIONS.schema) == ["synonyms", "valence"]
+
+
+@pytest.fixture
+def other_catalog(spark: SparkSession, catalog: Settings, tmp_path: Path) -> Iterator[Settings]:
+    """A second femo database in the shared session, made by init_catalog, dropped after."""
+    settings = make_settings(tmp_path, "catalog.database=femo_ensure")
+    init_catalog(spark, settings)
+    yield settings
+    spark.sql("DROP DATABASE IF EXISTS femo_ensure CASCADE")
+    spark.catalog.setCurrentDatabase(catalog.catalog.database)
+
+
+def test_ensure_catalog_is_a_no_op_where_init_catalog_completed(
+    spark: SparkSession, other_catalog: Settings
+) -> None:
+    markers = database_markers(spark, "femo_ensure", CATALOG_MARKERS)
+    assert markers.names() == [catalog_fingerprint()]
+    spark.sql("DELETE FROM femo_ensure.emotions WHERE name = 'contempt'")
+    before = versions(spark, "femo_ensure.emotions")
+    assert ensure_catalog(spark, other_catalog) is False
+    # Nothing re-merged or committed: hand edits stay until jobs/init_catalog.py runs.
+    assert versions(spark, "femo_ensure.emotions") == before
+    assert init_catalog(spark, other_catalog).merged["emotions"].inserted == 1
+
+
+def test_ensure_catalog_rebuilds_a_missing_table_or_another_femos_catalog(
+    spark: SparkSession, other_catalog: Settings
+) -> None:
+    markers = database_markers(spark, "femo_ensure", CATALOG_MARKERS)
+    spark.sql("DROP TABLE femo_ensure.downloads")
+    assert ensure_catalog(spark, other_catalog) is True
+    assert spark.catalog.tableExists("femo_ensure.downloads")
+    markers.drop(markers.names())
+    markers.put("made-by-another-femo")
+    assert ensure_catalog(spark, other_catalog) is True
+    assert markers.names() == [catalog_fingerprint()]
+    assert ensure_catalog(spark, other_catalog) is False
+
+
+def test_catalog_fingerprint_follows_the_specs(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = catalog_fingerprint()
+    assert catalog_fingerprint() == before
+    first, *rest = femo.catalog.ALL_TABLES
+    wider = StructType([*first.schema.fields, StructField("extra", StringType())])
+    monkeypatch.setattr(
+        femo.catalog, "ALL_TABLES", (dataclasses.replace(first, schema=wider), *rest)
+    )
+    assert catalog_fingerprint() != before
