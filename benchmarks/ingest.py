@@ -90,16 +90,20 @@ def loop(root: Path, options: InspectOptions, out: Path) -> int:
     return len(frame)
 
 
+def stat_cpu(stat: str) -> float:
+    """CPU seconds (user + system) in the text of a ``/proc/<pid>[/task/<tid>]/stat`` file."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int | None = None) -> float:
     """CPU time (user + system) of process ``pid``, or of the whole machine without idle and
     I/O wait; 0 where /proc is missing (not Linux)."""
-    tick = os.sysconf("SC_CLK_TCK")
     try:
         if pid is None:
             values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-            return (sum(values) - values[3] - values[4]) / tick
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / tick
+            return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+        return stat_cpu(Path(f"/proc/{pid}/stat").read_text())
     except (OSError, IndexError, ValueError):
         return 0.0
 
@@ -117,7 +121,6 @@ JVM_THREADS = {
 def thread_cpu(pid: int) -> Counter[str]:
     """CPU seconds of each group of live threads of process ``pid`` (names with digits folded:
     ``C2 CompilerThread0`` and ``1`` are one group); empty where /proc is missing."""
-    tick = os.sysconf("SC_CLK_TCK")
     groups: Counter[str] = Counter()
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
@@ -125,8 +128,7 @@ def thread_cpu(pid: int) -> Counter[str]:
         except OSError:
             continue
         name = re.sub(r"\d+", "N", stat[stat.index("(") + 1 : stat.rindex(")")])
-        fields = stat.rsplit(")", 1)[1].split()
-        groups[JVM_THREADS.get(name, name)] += (int(fields[11]) + int(fields[12])) / tick
+        groups[JVM_THREADS.get(name, name)] += stat_cpu(stat)
     return groups
 
 
