@@ -10,10 +10,12 @@ pandas out, no Spark), wrapped into iterator-form ``mapInPandas`` transforms. Th
    files and inspects them (folders), or Spark reads the new CSVs' lines (fer_csv);
 3. leave a marker for the run (:func:`run_markers`), remove the rows that new files left in
    ``images`` and ``quarantine`` (a changed file's, or a killed run's: looked for only when
-   a file changed or another run's marker is still there), then append the accepted rows to
-   ``images`` in one pass over the files: only image rows travel to the JVM; each task
-   reports what it rejected, and how many rows each file gave, through an accumulator
-   (:class:`Tally`), and the driver appends those rejections to ``quarantine``;
+   a file changed or another run's marker is still there), then add the accepted rows to
+   ``images`` in one pass over the files: each task writes its accepted rows into one Parquet
+   file of the table and returns the file's description (:mod:`femo.delta_files`: the image
+   bytes never cross into the JVM), reports what it rejected, and how many rows each file
+   gave, through an accumulator (:class:`Tally`); the driver commits the tasks' files to
+   ``images`` in one Delta commit, then appends those rejections to ``quarantine``;
 4. append one ``ingested_files`` row per new file, last: a file counts as ingested only once
    all its rows are committed; then drop the marker.
 
@@ -28,12 +30,14 @@ changed fingerprint says so: delete a file's rows from all three tables to inges
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import reduce
 from typing import TYPE_CHECKING, Any, Final
 
@@ -52,6 +56,7 @@ from pyspark.sql.types import (
 )
 
 from femo.catalog import database_markers, label_names
+from femo.delta_files import FileTarget, commit_files, file_target, write_part
 from femo.errors import FemoError
 from femo.fer_csv import FerRow, is_header, parse_line
 from femo.files import (
@@ -72,7 +77,7 @@ from femo.settings import IngestSettings
 
 if TYPE_CHECKING:
     from pyspark import Accumulator
-    from pyspark.sql import Column, SparkSession
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +102,7 @@ LISTING_SCHEMA: Final = StructType(
 
 #: What the inspect transforms produce for every input: a status, and the columns of either
 #: table (those that do not apply are null). The origin's modification time stays in
-#: milliseconds until :func:`table_rows`.
+#: milliseconds until :func:`table_frame`.
 RESULT_SCHEMA: Final = StructType(
     [
         StructField("status", StringType(), False),
@@ -355,12 +360,51 @@ def collection_reader(root: str, max_bytes: int) -> Reader:
     return read
 
 
+def table_frame(frame: pd.DataFrame, spec: TableSpec, values: Mapping[str, Any]) -> pd.DataFrame:
+    """``frame`` (results or a listing, with ``origin_modified_ms``) as rows of ``spec``:
+    ``values`` where given, else the column of that name."""
+    return frame.assign(
+        **values,
+        origin_modified_at=pd.to_datetime(frame["origin_modified_ms"], unit="ms", utc=True),
+    )[list(spec.schema.fieldNames())]
+
+
+def image_rows(
+    results: pd.DataFrame, source: str, run_id: str, ingested_at: datetime
+) -> pd.DataFrame:
+    """The accepted results (:data:`RESULT_SCHEMA`) as rows of ``images``."""
+    accepted = results[results["status"] == ACCEPTED]
+    values = {"source": source, "run_id": run_id, "ingested_at": pd.Timestamp(ingested_at)}
+    return table_frame(accepted, IMAGES, values)
+
+
+@dataclass(frozen=True)
+class ImageFiles:
+    """Where and as what a run's inspect tasks write the accepted images: Parquet files of
+    ``images`` (:mod:`femo.delta_files`) that the driver commits once every task is done."""
+
+    target: FileTarget
+    source: str
+    run_id: str
+    ingested_at: datetime
+
+    def write(self, results: Iterable[pd.DataFrame]) -> list[dict[str, Any]]:
+        """Write the accepted rows of ``results`` into one file; its ``AddFile`` (if any)."""
+        rows = (image_rows(r, self.source, self.run_id, self.ingested_at) for r in results)
+        return write_part(self.target, rows)
+
+
+#: What an inspect task returns: one ``AddFile`` (JSON) per file it wrote.
+ADDS_SCHEMA: Final = StructType([StructField("add", StringType(), False)])
+
+
 def inspect_with(
-    core: Core, options: InspectOptions, tally: Accumulator[Tally]
+    core: Core, options: InspectOptions, tally: Accumulator[Tally], files: ImageFiles
 ) -> Callable[[DataFrame], DataFrame]:
-    """A ``DataFrame -> DataFrame`` transform running ``core`` in iterator-form mapInPandas
-    that keeps the accepted results and reports every result into ``tally``; the label map
-    and the reader are built once per task."""
+    """A ``DataFrame -> DataFrame`` transform running ``core`` in iterator-form mapInPandas:
+    each task writes its accepted results into a file of ``images`` (``files``) and returns the
+    file's ``AddFile``; every result is reported into ``tally``. The label map and the reader
+    are built once per task."""
 
     def run(frames: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         # Spark runs a task per core already: OpenCV's own threads would only compete.
@@ -369,15 +413,20 @@ def inspect_with(
         read = collection_reader(options.root, options.max_file_bytes)
         partition = TaskContext.get().partitionId()  # type: ignore[union-attr]
         task = Tally()
-        for frame in frames:
-            results = core(frame, options, labels, read)
-            task.add_results(results, partition)
-            yield results[results["status"] == ACCEPTED]
+
+        def results() -> Iterator[pd.DataFrame]:
+            for frame in frames:
+                out = core(frame, options, labels, read)
+                task.add_results(out, partition)
+                yield out
+
+        adds = files.write(results())
         # Once per task, when all its batches are counted (Spark sends it with the task's end).
         tally.add(task)
+        yield pd.DataFrame({"add": [json.dumps(add) for add in adds]}, dtype=object)
 
     def transform(df: DataFrame) -> DataFrame:
-        return df.mapInPandas(run, RESULT_SCHEMA)
+        return df.mapInPandas(run, ADDS_SCHEMA)
 
     return transform
 
@@ -478,48 +527,31 @@ def inspect_new(
     options: InspectOptions,
     tasks_per_core: int,
     tally: Accumulator[Tally],
+    files: ImageFiles,
 ) -> DataFrame:
-    """The accepted results of the new files (folders) or of the data lines of each new CSV
-    (fer_csv); every result, accepted or not, is reported into ``tally`` as the tasks run."""
+    """The ``AddFile`` actions (:data:`ADDS_SCHEMA`) of the ``images`` files that inspecting
+    the new files (folders), or the data lines of each new CSV (fer_csv), writes; every result,
+    accepted or not, is reported into ``tally`` as the tasks run."""
     if layout == "folders":
         return listing_frame(spark, new, tasks_per_core).transform(
-            inspect_with(inspect_files_frame, options, tally)
+            inspect_with(inspect_files_frame, options, tally, files)
         )
     frames = [
-        read_csv_lines(spark, origin).transform(inspect_with(inspect_csv_frame, options, tally))
+        read_csv_lines(spark, origin).transform(
+            inspect_with(inspect_csv_frame, options, tally, files)
+        )
         for origin in entries(new[new["origin_size"] > 0])
     ]
     if not frames:
-        return spark.createDataFrame([], RESULT_SCHEMA)
+        return spark.createDataFrame([], ADDS_SCHEMA)
     return reduce(DataFrame.unionByName, frames)
 
 
-def shaped(frame: DataFrame, spec: TableSpec, values: Mapping[str, Column]) -> DataFrame:
-    """``frame`` as the columns of ``spec``: ``values`` where given, else the column of that
-    name; cast to the table's types."""
-    return frame.select(
-        *[
-            (values[f.name] if f.name in values else F.col(f.name)).cast(f.dataType).alias(f.name)
-            for f in spec.schema.fields
-        ]
-    )
-
-
-def table_rows(
-    results: DataFrame, spec: TableSpec, status: str, source: str, run_id: str
-) -> DataFrame:
-    """Results of one status shaped as rows of ``spec``."""
-    stamp = "ingested_at" if spec is IMAGES else "seen_at"
-    return shaped(
-        results.where(F.col("status") == status),
-        spec,
-        {
-            "source": F.lit(source),
-            "run_id": F.lit(run_id),
-            stamp: F.current_timestamp(),
-            "origin_modified_at": F.timestamp_millis("origin_modified_ms"),
-        },
-    )
+def append_frame(spark: SparkSession, spec: TableSpec, database: str, rows: pd.DataFrame) -> None:
+    """Append ``rows`` (shaped as ``spec``; a driver-side frame) to the table in one commit:
+    one file written here, committed by :func:`femo.delta_files.commit_files`."""
+    target = file_target(spark, f"{database}.{spec.name}")
+    commit_files(spark, target, write_part(target, [rows]))
 
 
 @dataclass
@@ -599,11 +631,6 @@ def delete_origins(
     ).whenMatchedDelete().execute()
 
 
-def append(spark: SparkSession, spec: TableSpec, database: str, rows: DataFrame) -> None:
-    """Append ``rows`` (already shaped as ``spec``) to the table in one commit."""
-    rows.writeTo(f"{database}.{spec.name}").append()
-
-
 def ingest(
     spark: SparkSession,
     database: str,
@@ -641,13 +668,16 @@ def ingest(
                 if stale:
                     delete_origins(spark, spec, database, source, stale)
     tally = spark.sparkContext.accumulator(Tally(), TallyParam())
-    results = inspect_new(spark, new, layout, options, guards.tasks_per_core, tally)
+    target = file_target(spark, f"{database}.{IMAGES.name}", {"source": source})
+    files = ImageFiles(target, source, run_id, datetime.now(UTC))
+    adds = inspect_new(spark, new, layout, options, guards.tasks_per_core, tally, files)
     # The listing's rows are small: the batch size follows the files' bytes (CSV lines keep
     # the session's setting).
     rows = batch_rows(new["origin_size"], guards.batch_bytes) if layout == "folders" else None
     batch = str(rows or spark.conf.get(ARROW_BATCH))
     with runtime_conf(spark, ARROW_BATCH, batch), summary.timed("images"):
-        append(spark, IMAGES, database, table_rows(results, IMAGES, ACCEPTED, source, run_id))
+        written = [json.loads(row["add"]) for row in adds.collect()]
+        commit_files(spark, target, written)
     write_outcomes(spark, database, source, layout, run_id, new, tally.value, summary)
     markers.drop([run_id, *unfinished])
     log.info("%s: phases %s", source, summary.phases())
@@ -692,37 +722,11 @@ def write_outcomes(
             summary.accepted += int(n)
         else:
             summary.quarantined[str(reason)] += int(n)
+    now = pd.Timestamp(datetime.now(UTC))
     if not rejected.empty:
         with summary.timed("quarantine"):
-            rows = table_rows(
-                spark.createDataFrame(rejected, RESULT_SCHEMA),
-                QUARANTINE,
-                QUARANTINED,
-                source,
-                run_id,
-            )
-            append(spark, QUARANTINE, database, rows)
+            values = {"source": source, "run_id": run_id, "seen_at": now}
+            append_frame(spark, QUARANTINE, database, table_frame(rejected, QUARANTINE, values))
     with summary.timed("finish"):
-        rows = ingested_rows(spark, finished, source, layout, run_id)
-        append(spark, INGESTED_FILES, database, rows)
-
-
-def ingested_rows(
-    spark: SparkSession, finished: pd.DataFrame, source: str, layout: str, run_id: str
-) -> DataFrame:
-    """``ingested_files`` rows for the files of this run (:func:`per_origin`'s frame)."""
-    frame = spark.createDataFrame(
-        finished,
-        "origin string, origin_size long, origin_modified_ms long, images long, quarantined long",
-    )
-    return shaped(
-        frame,
-        INGESTED_FILES,
-        {
-            "source": F.lit(source),
-            "layout": F.lit(layout),
-            "run_id": F.lit(run_id),
-            "ingested_at": F.current_timestamp(),
-            "origin_modified_at": F.timestamp_millis("origin_modified_ms"),
-        },
-    )
+        values = {"source": source, "layout": layout, "run_id": run_id, "ingested_at": now}
+        append_frame(spark, INGESTED_FILES, database, table_frame(finished, INGESTED_FILES, values))

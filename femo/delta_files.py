@@ -1,0 +1,348 @@
+"""Append Parquet files that Python processes wrote to a Delta table, in one Delta commit.
+
+Spark's Delta writer takes rows that a pandas UDF produced through Arrow into the JVM, turns
+them into Spark rows, encodes Parquet and collects statistics there. For a bulk append of rows
+made in Python (the images of an ingest run, with their bytes) that JVM work, and the JIT
+compiling it, cost about as much as decoding the images on two cores (BENCHMARKS.md). Here the
+process that made the rows writes them where they belong, the way Spark lays out a Delta table
+(Hive-style partition folders, partition columns in the path only, snappy Parquet), and the
+driver commits the files through Delta's own transaction (``OptimisticTransaction.commit``
+with ``AddFile`` actions): the log, the protocol checks, conflict detection, checkpoints and
+``DESCRIBE HISTORY`` stay Delta's.
+
+:class:`FileTarget` carries what a writer needs to know about the table (read from its Delta
+snapshot on the driver, small and picklable); :class:`PartWriter` writes one Parquet file of
+rows and describes it as an ``AddFile`` (with the statistics Delta would collect for data
+skipping); :func:`commit_files` commits the descriptions. A file that no commit names (a task
+that failed and was retried, a killed run) is never part of the table; ``VACUUM`` removes it.
+
+Only tables whose rules this writer keeps can take such files: no column mapping, no CHECK
+constraints, no generated or identity columns, no column invariants beyond NOT NULL (which
+:class:`PartWriter` checks). :func:`file_target` refuses any other table.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pyspark.sql.pandas.types import to_arrow_schema
+from pyspark.sql.types import StructType
+
+from femo.errors import FemoError
+from femo.files import Collection
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+#: Delta's default number of leading columns with statistics (``dataSkippingNumIndexedCols``).
+DEFAULT_INDEXED_COLUMNS: Final = 32
+
+#: Arrow types whose min/max Delta records and compares like pyarrow does; other columns get
+#: a null count only (absent bounds never skip a file wrongly).
+BOUNDED: Final = (pa.types.is_integer, pa.types.is_string, pa.types.is_timestamp, pa.types.is_date)
+
+#: Table properties and column metadata of rules only Spark's Delta writer applies.
+UNSUPPORTED_PROPERTIES: Final = ("delta.constraints.", "delta.universalFormat.")
+UNSUPPORTED_COLUMN_METADATA: Final = (
+    "delta.generationExpression",
+    "delta.identity.start",
+    "delta.invariants",
+)
+
+#: Characters Hive (and so Spark and Delta) escape in partition folder names, besides controls.
+_HIVE_ESCAPED: Final = frozenset("\"#%'*/:=?\\\x7f{[]^")
+
+
+def escape_partition_value(value: str) -> str:
+    """``value`` as a partition folder name spells it (Hive's ``escapePathName``)."""
+    return "".join(f"%{ord(c):02X}" if c in _HIVE_ESCAPED or ord(c) < 0x20 else c for c in value)
+
+
+@dataclass(frozen=True)
+class FileTarget:
+    """What writers of one Delta table's files need (from the driver's snapshot).
+
+    ``schema_json`` is the table's Spark schema; the files hold its columns but the partition
+    columns, whose values ``partition_values`` fixes for every file of one append.
+    """
+
+    table: str
+    location: str
+    schema_json: str
+    partition_values: Mapping[str, str] = field(default_factory=dict)
+    stats_columns: tuple[str, ...] = ()
+
+    @property
+    def schema(self) -> StructType:
+        """The table's Spark schema."""
+        return StructType.fromJson(json.loads(self.schema_json))
+
+    def file_schema(self) -> pa.Schema:
+        """The Arrow schema of the files: the table's columns but the partition columns."""
+        data = StructType([f for f in self.schema.fields if f.name not in self.partition_values])
+        return to_arrow_schema(data)
+
+    def folder(self) -> str:
+        """The files' folder relative to the table root (``a=x/b=y``, or empty)."""
+        return "/".join(
+            f"{escape_partition_value(k)}={escape_partition_value(v)}"
+            for k, v in self.partition_values.items()
+        )
+
+
+def stats_columns(schema: StructType, configuration: Mapping[str, str]) -> tuple[str, ...]:
+    """The columns Delta keeps statistics for, by the table's properties: the named
+    ``delta.dataSkippingStatsColumns``, else the first ``delta.dataSkippingNumIndexedCols``
+    (32 by default; -1 means all)."""
+    named = configuration.get("delta.dataSkippingStatsColumns")
+    if named:
+        return tuple(c.strip().strip("`") for c in named.split(",") if c.strip())
+    count = int(configuration.get("delta.dataSkippingNumIndexedCols", DEFAULT_INDEXED_COLUMNS))
+    names = tuple(schema.fieldNames())
+    return names if count < 0 else names[:count]
+
+
+def unsupported_rules(
+    schema: StructType, configuration: Mapping[str, str], partition_columns: Sequence[str]
+) -> list[str]:
+    """What of a table's rules files written here would not keep (empty when none)."""
+    found = []
+    mode = configuration.get("delta.columnMapping.mode", "none")
+    if mode != "none":
+        found.append(f"column mapping ({mode})")
+    found += [k for k in configuration if k.startswith(UNSUPPORTED_PROPERTIES)]
+    for f in schema.fields:
+        found += [f"{f.name}: {k}" for k in f.metadata if k in UNSUPPORTED_COLUMN_METADATA]
+        if f.name in partition_columns and f.dataType.typeName() != "string":
+            found.append(f"{f.name}: a {f.dataType.simpleString()} partition column")
+    return found
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        # Delta's own statistics hold milliseconds (and it widens a max by 1 ms to match).
+        utc = value.astimezone(UTC)
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+@dataclass
+class _Bounds:
+    """Running statistics of one column over the batches of a file."""
+
+    nulls: int = 0
+    low: Any = None
+    high: Any = None
+
+    def add(self, column: pa.ChunkedArray, bounded: bool) -> None:
+        self.nulls += column.null_count
+        if not bounded or column.null_count == len(column):
+            return
+        pair = pc.min_max(column).as_py()
+        low, high = pair["min"], pair["max"]
+        self.low = low if self.low is None else min(self.low, low)
+        self.high = high if self.high is None else max(self.high, high)
+
+
+class PartWriter:
+    """Writes the rows of one process into one Parquet file of a :class:`FileTarget` (a row
+    group per :meth:`write`), then describes the file as an ``AddFile`` (:meth:`close`).
+
+    Nothing is written before the first row; a writer that got none describes nothing.
+    """
+
+    def __init__(self, target: FileTarget, collection: Collection | None = None) -> None:
+        self.target = target
+        self.schema = target.file_schema()
+        self.collection = collection or Collection.open(target.location)
+        folder = target.folder()
+        self.relative = f"{folder + '/' if folder else ''}part-{uuid.uuid4()}.c000.snappy.parquet"
+        self.rows = 0
+        self.bounds = {c: _Bounds() for c in target.stats_columns if c in self.schema.names}
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Append ``frame``'s rows (the file's columns, by name; extra columns are ignored).
+
+        Raises:
+            ValueError: a value does not fit its column's type, or a NOT NULL column has a null.
+        """
+        if frame.empty:
+            return
+        # Column by column: pyarrow's whole-frame conversion warns on every call with pandas 2.
+        table = pa.Table.from_arrays(
+            [pa.array(frame[f.name], type=f.type, from_pandas=True) for f in self.schema],
+            schema=self.schema,
+        )
+        for f in self.schema:
+            if not f.nullable and table.column(f.name).null_count:
+                raise ValueError(f"{self.target.table}: null in NOT NULL column {f.name}")
+        for name, bounds in self.bounds.items():
+            column = table.column(name)
+            bounds.add(column, any(check(column.type) for check in BOUNDED))
+        if self._writer is None:
+            path = f"{self.collection.fs_root}/{self.relative}"
+            self.collection.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+            self._writer = pq.ParquetWriter(
+                path, self.schema, filesystem=self.collection.fs, compression="snappy"
+            )
+        self._writer.write_table(table)
+        self.rows += table.num_rows
+
+    def close(self) -> list[dict[str, Any]]:
+        """Finish the file and describe it (an ``AddFile`` as a dict), or nothing without rows."""
+        if self._writer is None:
+            return []
+        self._writer.close()
+        self._writer = None
+        info = self.collection.fs.get_file_info(f"{self.collection.fs_root}/{self.relative}")
+        stats = {
+            "numRecords": self.rows,
+            "minValues": {
+                c: _json_value(b.low) for c, b in self.bounds.items() if b.low is not None
+            },
+            "maxValues": {
+                c: _json_value(b.high) for c, b in self.bounds.items() if b.high is not None
+            },
+            "nullCount": {c: b.nulls for c, b in self.bounds.items()},
+        }
+        return [
+            {
+                "path": quote(self.relative, safe="/="),
+                "partitionValues": dict(self.target.partition_values),
+                "size": info.size,
+                "modificationTime": (info.mtime_ns or time.time_ns()) // 1_000_000,
+                "dataChange": True,
+                "stats": json.dumps(stats, separators=(",", ":")),
+            }
+        ]
+
+
+def write_part(target: FileTarget, frames: Iterable[pd.DataFrame]) -> list[dict[str, Any]]:
+    """Write ``frames`` into one file of ``target``; its ``AddFile`` (none without rows)."""
+    writer = PartWriter(target)
+    for frame in frames:
+        writer.write(frame)
+    return writer.close()
+
+
+# Driver side -------------------------------------------------------------------------------
+
+
+def _jvm(spark: SparkSession) -> Any:
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None, "a driver-side SparkSession"
+    return jvm
+
+
+def _transaction(spark: SparkSession, table: str) -> Any:
+    """A Delta transaction on ``table`` (a JVM ``OptimisticTransaction``), on its latest
+    snapshot; one that never commits leaves no trace."""
+    session = spark._jsparkSession
+    ident = session.sessionState().sqlParser().parseTableIdentifier(table)
+    delta_log = _jvm(spark).org.apache.spark.sql.delta.DeltaLog
+    return delta_log.forTable(session, ident).startTransaction()
+
+
+def _scala_map(jmap: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    it = jmap.iterator()
+    while it.hasNext():
+        pair = it.next()
+        out[str(pair._1())] = str(pair._2())
+    return out
+
+
+def _scala_strings(seq: Any) -> list[str]:
+    return [str(seq.apply(i)) for i in range(seq.size())]
+
+
+def file_target(
+    spark: SparkSession, table: str, partition_values: Mapping[str, str] | None = None
+) -> FileTarget:
+    """The :class:`FileTarget` of Delta table ``table`` (a name the catalog knows) for an
+    append whose rows all have ``partition_values``.
+
+    Raises:
+        FemoError: the table has rules files written here would not keep, or the partition
+            values do not name its partition columns.
+    """
+    txn = _transaction(spark, table)
+    metadata = txn.metadata()
+    schema_json = str(metadata.schemaString())
+    configuration = _scala_map(metadata.configuration())
+    partitions = _scala_strings(metadata.partitionColumns())
+    schema = StructType.fromJson(json.loads(schema_json))
+    problems = unsupported_rules(schema, configuration, partitions)
+    if problems:
+        raise FemoError(f"{table}: cannot append files written in Python: {', '.join(problems)}")
+    values = dict(partition_values or {})
+    if sorted(values) != sorted(partitions):
+        raise FemoError(f"{table}: partition values for {sorted(values)}, table has {partitions}")
+    return FileTarget(
+        table=table,
+        location=str(txn.deltaLog().dataPath().toString()),
+        schema_json=schema_json,
+        partition_values={p: values[p] for p in partitions},
+        stats_columns=tuple(c for c in stats_columns(schema, configuration) if c not in partitions),
+    )
+
+
+def commit_files(
+    spark: SparkSession, target: FileTarget, adds: Sequence[Mapping[str, Any]]
+) -> int | None:
+    """Commit the files ``adds`` describes (:meth:`PartWriter.close`) to ``target``'s table in
+    one Delta append; the new table version, or None when there is nothing to add.
+
+    Raises:
+        FemoError: the table's schema or partitioning changed since ``target`` was read.
+    """
+    if not adds:
+        return None
+    jvm = _jvm(spark)
+    delta = jvm.org.apache.spark.sql.delta
+    txn = _transaction(spark, target.table)
+    metadata = txn.metadata()
+    if str(metadata.schemaString()) != target.schema_json or _scala_strings(
+        metadata.partitionColumns()
+    ) != list(target.partition_values):
+        raise FemoError(f"{target.table}: the table's schema changed during the run; run again")
+    action = getattr(getattr(delta.actions, "Action$"), "MODULE$")
+    actions = jvm.java.util.ArrayList()
+    for add in adds:
+        actions.add(action.fromJson(json.dumps({"add": dict(add)})))
+    seq = jvm.scala.collection.JavaConverters.asScalaBufferConverter(actions).asScala().toSeq()
+    # The figures Spark's writer reports, for DESCRIBE HISTORY's operationMetrics.
+    metrics = jvm.java.util.HashMap()
+    figures = {
+        "numFiles": len(adds),
+        "numOutputRows": sum(json.loads(add["stats"])["numRecords"] for add in adds),
+        "numOutputBytes": sum(int(add["size"]) for add in adds),
+    }
+    for name, value in figures.items():
+        metric = jvm.org.apache.spark.sql.execution.metric.SQLMetrics.createMetric(
+            spark.sparkContext._jsc.sc(), name
+        )
+        metric.add(value)
+        metrics.put(name, metric)
+    txn.registerSQLMetrics(
+        spark._jsparkSession, jvm.org.apache.spark.api.python.PythonUtils.toScalaMap(metrics)
+    )
+    none = jvm.scala.Option.empty()
+    operation = getattr(delta, "DeltaOperations$Write")(
+        jvm.org.apache.spark.sql.SaveMode.Append, none, none, none
+    )
+    return int(txn.commit(seq, operation))
