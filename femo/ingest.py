@@ -72,7 +72,6 @@ from femo.files import (
 from femo.images import EMPTY_FILE, FILE_TOO_LARGE, Limits, Rejection, inspect_image
 from femo.layout import LabelMap, place, relative_path
 from femo.schemas import IMAGE_FACTS, IMAGES, INGESTED_FILES, QUARANTINE, TableSpec
-from femo.session import runtime_conf
 from femo.settings import IngestSettings
 
 if TYPE_CHECKING:
@@ -87,9 +86,6 @@ ACCEPTED: Final = "accepted"
 UNREADABLE: Final = "unreadable"
 QUARANTINED: Final = "quarantined"
 LAYOUTS: Final = ("folders", "fer_csv")
-
-#: Spark's Arrow batch size for pandas UDFs, set per ingest from the files' sizes.
-ARROW_BATCH: Final = "spark.sql.execution.arrow.maxRecordsPerBatch"
 
 #: A listing as Spark rows (:data:`femo.files.LISTING_COLUMNS`).
 LISTING_SCHEMA: Final = StructType(
@@ -394,17 +390,39 @@ class ImageFiles:
         return write_part(self.target, rows)
 
 
+@dataclass(frozen=True)
+class FileShare:
+    """A listing dealt out to ``tasks`` tasks: task ``k`` inspects every ``tasks``-th file from
+    the ``k``-th, ``rows`` files at a time. (The listing travels with the task's code, which
+    Spark broadcasts when it is large: no Spark rows and no shuffle to spread it.)"""
+
+    listing: pd.DataFrame
+    tasks: int
+    rows: int
+
+    def batches(self, task: int) -> Iterator[pd.DataFrame]:
+        """Task ``task``'s files (:data:`femo.files.LISTING_COLUMNS`), ``rows`` at a time."""
+        share = self.listing.iloc[task :: self.tasks]
+        for start in range(0, len(share), self.rows):
+            yield share.iloc[start : start + self.rows]
+
+
 #: What an inspect task returns: one ``AddFile`` (JSON) per file it wrote.
 ADDS_SCHEMA: Final = StructType([StructField("add", StringType(), False)])
 
 
 def inspect_with(
-    core: Core, options: InspectOptions, tally: Accumulator[Tally], files: ImageFiles
+    core: Core,
+    options: InspectOptions,
+    tally: Accumulator[Tally],
+    files: ImageFiles,
+    share: FileShare | None = None,
 ) -> Callable[[DataFrame], DataFrame]:
-    """A ``DataFrame -> DataFrame`` transform running ``core`` in iterator-form mapInPandas:
-    each task writes its accepted results into a file of ``images`` (``files``) and returns the
-    file's ``AddFile``; every result is reported into ``tally``. The label map and the reader
-    are built once per task."""
+    """A ``DataFrame -> DataFrame`` transform running ``core`` in iterator-form mapInPandas
+    over the input rows, or over the task's part of ``share`` when given (the input then only
+    numbers the tasks): each task writes its accepted results into a file of ``images``
+    (``files``) and returns the file's ``AddFile``; every result is reported into ``tally``.
+    The label map and the reader are built once per task."""
 
     def run(frames: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         # Spark runs a task per core already: OpenCV's own threads would only compete.
@@ -413,6 +431,10 @@ def inspect_with(
         read = collection_reader(options.root, options.max_file_bytes)
         partition = TaskContext.get().partitionId()  # type: ignore[union-attr]
         task = Tally()
+        if share is not None:
+            for _ in frames:  # the task's number only
+                pass
+            frames = share.batches(partition)
 
         def results() -> Iterator[pd.DataFrame]:
             for frame in frames:
@@ -500,24 +522,16 @@ def read_csv_lines(spark: SparkSession, origin: Listed) -> DataFrame:
     )
 
 
-#: Bounds of the files per Arrow batch (:func:`batch_rows`).
+#: Bounds of the files per inspected batch (:func:`batch_rows`).
 BATCH_ROWS: Final = (16, 4096)
 
 
 def batch_rows(sizes: pd.Series[Any], batch_bytes: int) -> int:
-    """Files per Arrow batch so that a batch of results holds about ``batch_bytes`` of images:
+    """Files per batch so that a batch of results holds about ``batch_bytes`` of images:
     many small files per batch (per-batch costs dominate them), few large ones (memory)."""
     mean = float(sizes.mean()) if len(sizes) else 0.0
     low, high = BATCH_ROWS
     return int(min(high, max(low, batch_bytes // max(mean, 1.0))))
-
-
-def listing_frame(spark: SparkSession, new: pd.DataFrame, tasks_per_core: int) -> DataFrame:
-    """The listing ``new`` as a DataFrame of ``tasks_per_core`` tasks per core: several tasks
-    per core keep both cores busy to the end. (Through Arrow and a shuffle of the small
-    listing rows: ``parallelize`` would start one more Python worker per task.)"""
-    slices = max(1, min(len(new), tasks_per_core * spark.sparkContext.defaultParallelism))
-    return spark.createDataFrame(new[list(LISTING_COLUMNS)], LISTING_SCHEMA).repartition(slices)
 
 
 def inspect_new(
@@ -525,16 +539,24 @@ def inspect_new(
     new: pd.DataFrame,
     layout: str,
     options: InspectOptions,
-    tasks_per_core: int,
+    guards: IngestSettings,
     tally: Accumulator[Tally],
     files: ImageFiles,
 ) -> DataFrame:
     """The ``AddFile`` actions (:data:`ADDS_SCHEMA`) of the ``images`` files that inspecting
     the new files (folders), or the data lines of each new CSV (fer_csv), writes; every result,
-    accepted or not, is reported into ``tally`` as the tasks run."""
+    accepted or not, is reported into ``tally`` as the tasks run.
+
+    New files are dealt out to ``ingest.tasks_per_core`` tasks per core (several keep both
+    cores busy to the end), in batches of about ``ingest.batch_bytes`` (:func:`batch_rows`).
+    """
     if layout == "folders":
-        return listing_frame(spark, new, tasks_per_core).transform(
-            inspect_with(inspect_files_frame, options, tally, files)
+        cores = spark.sparkContext.defaultParallelism
+        tasks = max(1, min(len(new), guards.tasks_per_core * cores))
+        rows = batch_rows(new["origin_size"], guards.batch_bytes)
+        share = FileShare(new[list(LISTING_COLUMNS)], tasks, rows)
+        return spark.range(0, tasks, 1, tasks).transform(
+            inspect_with(inspect_files_frame, options, tally, files, share)
         )
     frames = [
         read_csv_lines(spark, origin).transform(
@@ -670,12 +692,8 @@ def ingest(
     tally = spark.sparkContext.accumulator(Tally(), TallyParam())
     target = file_target(spark, f"{database}.{IMAGES.name}", {"source": source})
     files = ImageFiles(target, source, run_id, datetime.now(UTC))
-    adds = inspect_new(spark, new, layout, options, guards.tasks_per_core, tally, files)
-    # The listing's rows are small: the batch size follows the files' bytes (CSV lines keep
-    # the session's setting).
-    rows = batch_rows(new["origin_size"], guards.batch_bytes) if layout == "folders" else None
-    batch = str(rows or spark.conf.get(ARROW_BATCH))
-    with runtime_conf(spark, ARROW_BATCH, batch), summary.timed("images"):
+    adds = inspect_new(spark, new, layout, options, guards, tally, files)
+    with summary.timed("images"):
         written = [json.loads(row["add"]) for row in adds.collect()]
         commit_files(spark, target, written)
     write_outcomes(spark, database, source, layout, run_id, new, tally.value, summary)

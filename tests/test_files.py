@@ -14,6 +14,7 @@ from femo.files import Collection, canonical, list_files, unseen
 from femo.ingest import (
     ACCEPTED,
     QUARANTINED,
+    FileShare,
     InspectOptions,
     Tally,
     TallyParam,
@@ -190,6 +191,23 @@ def test_batch_rows_follow_the_files_bytes() -> None:
     assert batch_rows(pd.Series([5_000_000] * 10), 16_000_000) == 16  # photos: floor
     assert batch_rows(pd.Series([100_000] * 10), 16_000_000) == 160
     assert batch_rows(pd.Series([], dtype="int64"), 16_000_000) == 4096
+
+
+def test_a_share_deals_every_file_to_exactly_one_task() -> None:
+    listing = pd.DataFrame(
+        {
+            "origin": [f"file:/c/{i:02d}.png" for i in range(11)],
+            "origin_size": 1,
+            "origin_modified_ms": 0,
+        }
+    )
+    share = FileShare(listing, tasks=3, rows=2)
+    batches = {task: list(share.batches(task)) for task in range(3)}
+    assert [len(b) for b in batches[0]] == [2, 2]  # files 0, 3 | 6, 9
+    assert [len(b) for b in batches[2]] == [2, 1]  # files 2, 5 | 8
+    dealt = [o for task in batches.values() for b in task for o in b["origin"]]
+    assert sorted(dealt) == listing["origin"].tolist()
+    assert list(FileShare(listing.iloc[:0], tasks=2, rows=2).batches(0)) == []
 
 
 def test_tally_counts_batches_and_merges_by_key(tmp_path: Path) -> None:
