@@ -113,8 +113,8 @@ class IngestSettings(_Section):
     batch_bytes: int = Field(
         16_000_000,
         ge=1,
-        description="Image bytes per Arrow batch between Spark and the Python workers: sets the "
-        "files per batch from the new files' mean size (16 to 4096).",
+        description="Image bytes per batch a Python worker inspects and writes (a Parquet row "
+        "group): sets the files per batch from the new files' mean size (16 to 4096).",
     )
     tasks_per_core: int = Field(
         4,
