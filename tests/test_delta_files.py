@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -153,7 +154,8 @@ def test_a_null_in_a_not_null_column_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def table(spark: SparkSession, catalog: Settings) -> str:
+def table(spark: SparkSession, catalog: Settings) -> Iterator[str]:
+    """A fresh table, dropped afterwards (other tests read every table of the catalog)."""
     spec = TableSpec(
         name=f"files_{uuid.uuid4().hex[:8]}",
         schema=SCHEMA,
@@ -163,7 +165,8 @@ def table(spark: SparkSession, catalog: Settings) -> str:
         properties={"delta.dataSkippingStatsColumns": "name,score,at"},
     )
     ensure_table(spark, spec, "femo")
-    return f"femo.{spec.name}"
+    yield f"femo.{spec.name}"
+    spark.sql(f"DROP TABLE IF EXISTS femo.{spec.name}")
 
 
 def test_committed_parts_are_read_back_by_spark_with_working_statistics(
