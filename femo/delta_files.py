@@ -280,7 +280,13 @@ def file_target(
         FemoError: the table has rules files written here would not keep, or the partition
             values do not name its partition columns.
     """
-    txn = _transaction(spark, table)
+    return _target_of(_transaction(spark, table), table, partition_values)
+
+
+def _target_of(
+    txn: Any, table: str, partition_values: Mapping[str, str] | None = None
+) -> FileTarget:
+    """:func:`file_target` from a transaction already started on ``table``."""
     metadata = txn.metadata()
     schema_json = str(metadata.schemaString())
     configuration = _scala_map(metadata.configuration())
@@ -301,6 +307,19 @@ def file_target(
     )
 
 
+def append_rows(spark: SparkSession, table: str, rows: pd.DataFrame) -> int | None:
+    """Append a driver-side frame to unpartitioned Delta table ``table``: one file written here,
+    committed in the same Delta transaction whose snapshot gave its schema; the new table
+    version, or None without rows.
+
+    Raises:
+        FemoError: as :func:`file_target`.
+    """
+    txn = _transaction(spark, table)
+    target = _target_of(txn, table)
+    return _commit(spark, txn, target, write_part(target, [rows]))
+
+
 def commit_files(
     spark: SparkSession, target: FileTarget, adds: Sequence[Mapping[str, Any]]
 ) -> int | None:
@@ -312,14 +331,24 @@ def commit_files(
     """
     if not adds:
         return None
-    jvm = _jvm(spark)
-    delta = jvm.org.apache.spark.sql.delta
     txn = _transaction(spark, target.table)
     metadata = txn.metadata()
     if str(metadata.schemaString()) != target.schema_json or _scala_strings(
         metadata.partitionColumns()
     ) != list(target.partition_values):
         raise FemoError(f"{target.table}: the table's schema changed during the run; run again")
+    return _commit(spark, txn, target, adds)
+
+
+def _commit(
+    spark: SparkSession, txn: Any, target: FileTarget, adds: Sequence[Mapping[str, Any]]
+) -> int | None:
+    """Commit ``adds`` to ``target``'s table in transaction ``txn`` as one append, with the
+    operation metrics Spark's writer reports; None when there is nothing to add."""
+    if not adds:
+        return None
+    jvm = _jvm(spark)
+    delta = jvm.org.apache.spark.sql.delta
     action = getattr(getattr(delta.actions, "Action$"), "MODULE$")
     actions = jvm.java.util.ArrayList()
     for add in adds:

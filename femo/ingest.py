@@ -56,7 +56,7 @@ from pyspark.sql.types import (
 )
 
 from femo.catalog import database_markers, label_names
-from femo.delta_files import FileTarget, commit_files, file_target, write_part
+from femo.delta_files import FileTarget, append_rows, commit_files, file_target, write_part
 from femo.errors import FemoError
 from femo.fer_csv import FerRow, is_header, parse_line
 from femo.files import (
@@ -569,13 +569,6 @@ def inspect_new(
     return reduce(DataFrame.unionByName, frames)
 
 
-def append_frame(spark: SparkSession, spec: TableSpec, database: str, rows: pd.DataFrame) -> None:
-    """Append ``rows`` (shaped as ``spec``; a driver-side frame) to the table in one commit:
-    one file written here, committed by :func:`femo.delta_files.commit_files`."""
-    target = file_target(spark, f"{database}.{spec.name}")
-    commit_files(spark, target, write_part(target, [rows]))
-
-
 @dataclass
 class IngestSummary:
     """Outcome of one ingest run."""
@@ -744,7 +737,10 @@ def write_outcomes(
     if not rejected.empty:
         with summary.timed("quarantine"):
             values = {"source": source, "run_id": run_id, "seen_at": now}
-            append_frame(spark, QUARANTINE, database, table_frame(rejected, QUARANTINE, values))
+            append_rows(
+                spark, f"{database}.{QUARANTINE.name}", table_frame(rejected, QUARANTINE, values)
+            )
     with summary.timed("finish"):
         values = {"source": source, "layout": layout, "run_id": run_id, "ingested_at": now}
-        append_frame(spark, INGESTED_FILES, database, table_frame(finished, INGESTED_FILES, values))
+        rows = table_frame(finished, INGESTED_FILES, values)
+        append_rows(spark, f"{database}.{INGESTED_FILES.name}", rows)
