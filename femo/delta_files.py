@@ -19,16 +19,25 @@ that failed and was retried, a killed run) is never part of the table; ``VACUUM`
 Only tables whose rules this writer keeps can take such files: no column mapping, no CHECK
 constraints, no generated or identity columns, no column invariants beyond NOT NULL (which
 :class:`PartWriter` checks). :func:`file_target` refuses any other table.
+
+The other way, :func:`read_where` reads a small slice of a table on the driver with delta-rs
+(the ``deltalake`` package: Delta's log and Parquet in Rust, no Spark job). A Spark scan of a
+table that changed since the session last read it costs about a second of snapshot rebuilding,
+planning and JIT compiling (BENCHMARKS.md), which an ingest run that finds which files it
+already has would pay each time. Tables delta-rs cannot read (reader features such as deletion
+vectors, a storage it cannot reach) are read through Spark instead.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import reduce
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
@@ -36,6 +45,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
@@ -43,7 +53,9 @@ from femo.errors import FemoError
 from femo.files import Collection
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import Column, SparkSession
+
+log = logging.getLogger(__name__)
 
 #: Delta's default number of leading columns with statistics (``dataSkippingNumIndexedCols``).
 DEFAULT_INDEXED_COLUMNS: Final = 32
@@ -255,6 +267,41 @@ def _transaction(spark: SparkSession, table: str) -> Any:
     ident = session.sessionState().sqlParser().parseTableIdentifier(table)
     delta_log = _jvm(spark).org.apache.spark.sql.delta.DeltaLog
     return delta_log.forTable(session, ident).startTransaction()
+
+
+def table_location(spark: SparkSession, table: str) -> str:
+    """Where table ``table`` (a name the catalog knows) keeps its files, as the catalog says."""
+    session = spark._jsparkSession
+    ident = session.sessionState().sqlParser().parseTableIdentifier(table)
+    return str(session.sessionState().catalog().getTableMetadata(ident).location().toString())
+
+
+def read_where(
+    spark: SparkSession, table: str, columns: Sequence[str], equals: Mapping[str, str]
+) -> pa.Table:
+    """Columns ``columns`` of the rows of Delta table ``table`` whose ``equals`` columns hold
+    the given values, at its latest version, with the table's types (as pyspark's
+    ``to_arrow_schema`` maps them; timestamps in UTC). Read with delta-rs on the driver, or
+    through Spark where delta-rs cannot read the table; the same rows either way."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import DeltaError
+
+    try:
+        delta = DeltaTable(table_location(spark, table))
+        schema = StructType.fromJson(json.loads(delta.schema().to_json()))
+        data = delta.to_pyarrow_table(
+            columns=list(columns), filters=[(c, "=", v) for c, v in equals.items()]
+        )
+    except (DeltaError, OSError) as err:
+        log.info("%s: read through Spark, as delta-rs cannot (%s)", table, err)
+        frame = spark.table(table)
+        schema = frame.schema
+        match: list[Column] = [F.col(c) == v for c, v in equals.items()]
+        selected = frame.where(reduce(lambda a, b: a & b, match)).select(*columns)
+        batches = selected._collect_as_arrow()
+        data = pa.Table.from_batches(batches) if batches else None
+    wanted = to_arrow_schema(StructType([schema[c] for c in columns]))
+    return wanted.empty_table() if data is None else data.select(list(columns)).cast(wanted)
 
 
 def _scala_map(jmap: Any) -> dict[str, str]:

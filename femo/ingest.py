@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import cv2
 import pandas as pd
+import pyarrow as pa
 from pyspark import AccumulatorParam, TaskContext
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -56,7 +57,14 @@ from pyspark.sql.types import (
 )
 
 from femo.catalog import database_markers, label_names
-from femo.delta_files import FileTarget, append_rows, commit_files, file_target, write_part
+from femo.delta_files import (
+    FileTarget,
+    append_rows,
+    commit_files,
+    file_target,
+    read_where,
+    write_part,
+)
 from femo.errors import FemoError
 from femo.fer_csv import FerRow, is_header, parse_line
 from femo.files import (
@@ -480,18 +488,22 @@ def run_markers(spark: SparkSession, database: str, source: str) -> Markers:
 
 
 def finished_files(spark: SparkSession, database: str, source: str) -> pd.DataFrame:
-    """Fingerprints (:data:`femo.files.LISTING_COLUMNS`) of ``source``'s finished files."""
-    rows = (
-        spark.table(f"{database}.{INGESTED_FILES.name}")
-        .where(F.col("source") == source)
-        .select(
-            "origin",
-            "origin_size",
-            F.unix_millis("origin_modified_at").alias("origin_modified_ms"),
-        )
-        .toPandas()
+    """Fingerprints (:data:`femo.files.LISTING_COLUMNS`) of ``source``'s finished files, read
+    on the driver (:func:`femo.delta_files.read_where`: no Spark job)."""
+    rows = read_where(
+        spark,
+        f"{database}.{INGESTED_FILES.name}",
+        ["origin", "origin_size", "origin_modified_at"],
+        {"source": source},
     )
-    return rows.astype({"origin_size": "int64", "origin_modified_ms": "int64"})
+    micros = rows["origin_modified_at"].cast(pa.int64()).to_pandas()
+    return pd.DataFrame(
+        {
+            "origin": rows["origin"].to_pandas(),
+            "origin_size": rows["origin_size"].to_pandas().astype("int64"),
+            "origin_modified_ms": (micros // 1000).astype("int64"),
+        }
+    )
 
 
 def written_origins(spark: SparkSession, database: str, source: str) -> set[str]:

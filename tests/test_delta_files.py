@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
+from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import (
     BinaryType,
     IntegerType,
@@ -30,6 +32,7 @@ from femo.delta_files import (
     commit_files,
     escape_partition_value,
     file_target,
+    read_where,
     stats_columns,
     unsupported_rules,
     write_part,
@@ -222,3 +225,54 @@ def test_a_schema_change_during_the_run_stops_the_commit(spark: SparkSession, ta
     with pytest.raises(FemoError, match="schema changed"):
         commit_files(spark, target, adds)
     assert spark.table(table).count() == 0
+
+
+def two_parts(spark: SparkSession, table: str, at: datetime) -> None:
+    """Rows a, b in partition p1 and c in p2."""
+    for part, names in (("p1", ["a", "b"]), ("p2", ["c"])):
+        target = file_target(spark, table, {"part": part})
+        rows = frame(names, [1] * len(names), at).assign(part=part)
+        commit_files(spark, target, write_part(target, [rows]))
+
+
+def test_a_slice_is_read_on_the_driver_with_the_tables_types(
+    spark: SparkSession, table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = datetime(2026, 12, 1, 5, 6, 7, 891_234, tzinfo=UTC)
+    two_parts(spark, table, at)
+
+    def no_spark(name: str) -> None:
+        raise AssertionError(f"read {name} through Spark")
+
+    monkeypatch.setattr(spark, "table", no_spark)
+    columns = ["name", "at", "score"]
+    wanted = to_arrow_schema(StructType([SCHEMA[c] for c in columns]))
+    by_partition = read_where(spark, table, columns, {"part": "p1"})
+    assert by_partition.schema == wanted
+    assert sorted(by_partition.to_pylist(), key=lambda r: r["name"]) == [
+        {"name": "a", "at": at, "score": 1},
+        {"name": "b", "at": at, "score": 1},
+    ]
+    assert read_where(spark, table, ["name"], {"part": "p2", "name": "c"}).to_pylist() == [
+        {"name": "c"}
+    ]
+    nothing = read_where(spark, table, columns, {"name": "zz"})
+    assert (nothing.num_rows, nothing.schema) == (0, wanted)
+
+
+def test_a_table_delta_rs_cannot_read_is_read_through_spark(
+    spark: SparkSession, table: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    at = datetime(2026, 12, 1, 5, 6, 7, 891_234, tzinfo=UTC)
+    two_parts(spark, table, at)
+    # Deletion vectors: a reader feature delta-rs 0.18 refuses; the deleted row must not be read.
+    spark.sql(f"ALTER TABLE {table} SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
+    spark.sql(f"DELETE FROM {table} WHERE name = 'b'")
+    with caplog.at_level("INFO", logger="femo.delta_files"):
+        rows = read_where(spark, table, ["name", "at"], {"part": "p1"})
+    assert "read through Spark" in caplog.text
+    assert rows.schema == pa.schema(
+        [("name", pa.string(), False), ("at", pa.timestamp("us", tz="UTC"))]
+    )
+    assert rows.to_pylist() == [{"name": "a", "at": at}]
+    assert read_where(spark, table, ["name"], {"name": "zz"}).num_rows == 0
