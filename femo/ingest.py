@@ -6,7 +6,8 @@ pandas out, no Spark), wrapped into iterator-form ``mapInPandas`` transforms. Th
 1. list the collection on the driver (:mod:`femo.files`), and drop every file whose
    fingerprint (origin, size, modification time) ``ingested_files`` already holds for the
    source: known files are skipped before anything is read;
-2. spread the new files over ``ingest.tasks_per_core`` tasks per core; each task reads its
+2. spread the new files over ``ingest.tasks_per_core`` tasks per core, each round of tasks
+   taking half of what is left (:func:`task_sizes`); each task reads its
    files and inspects them (folders), or Spark reads the new CSVs' lines (fer_csv);
 3. leave a marker for the run (:func:`run_markers`), remove the rows that new files left in
    ``images`` and ``quarantine`` (a changed file's, or a killed run's: looked for only when
@@ -42,6 +43,7 @@ from functools import reduce
 from typing import TYPE_CHECKING, Any, Final
 
 import cv2
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from pyspark import AccumulatorParam, TaskContext
@@ -398,19 +400,55 @@ class ImageFiles:
         return write_part(self.target, rows)
 
 
+def task_sizes(files: int, cores: int, rounds: int) -> list[int]:
+    """How many of ``files`` each task inspects, in the order Spark starts them: ``rounds``
+    rounds of one task per core, each round taking half of what is left and the last round
+    the rest ("factoring"). Spark gives the next task to whichever core is free, so the early
+    big tasks keep the per-task costs few, and the short last ones let every core finish at
+    about the same time (with equal tasks, the core that drew the slow one finishes alone)."""
+    sizes: list[int] = []
+    left = files
+    for _ in range(rounds - 1):
+        each = left // (2 * cores)
+        if each == 0:
+            break
+        sizes += [each] * cores
+        left -= each * cores
+    even, extra = divmod(left, cores)
+    sizes += [even + (1 if core < extra else 0) for core in range(cores)]
+    return [size for size in sizes if size]
+
+
 @dataclass(frozen=True)
 class FileShare:
-    """A listing dealt out to ``tasks`` tasks: task ``k`` inspects every ``tasks``-th file from
-    the ``k``-th, ``rows`` files at a time. (The listing travels with the task's code, which
-    Spark broadcasts when it is large: no Spark rows and no shuffle to spread it.)"""
+    """A listing dealt out to tasks of :func:`task_sizes`: the listing is interleaved first
+    (every ``len(sizes)``-th file from the first, then from the second, ...) so that each task
+    holds a sample of every folder rather than one folder's files; task ``k`` then inspects
+    the next ``sizes[k]`` files, ``rows`` at a time. (The listing travels with the task's
+    code, which Spark broadcasts when it is large: no Spark rows and no shuffle to spread it.)
+    """
 
     listing: pd.DataFrame
-    tasks: int
+    sizes: tuple[int, ...]
     rows: int
+
+    @classmethod
+    def deal(cls, listing: pd.DataFrame, cores: int, rounds: int, rows: int) -> FileShare:
+        """``listing`` dealt out to the tasks of :func:`task_sizes` for ``cores`` cores."""
+        sizes = task_sizes(len(listing), cores, rounds)
+        stride = max(1, len(sizes))
+        order = np.argsort(np.arange(len(listing)) % stride, kind="stable")
+        return cls(listing.iloc[order].reset_index(drop=True), tuple(sizes), rows)
+
+    @property
+    def tasks(self) -> int:
+        """How many tasks the listing is dealt to."""
+        return len(self.sizes)
 
     def batches(self, task: int) -> Iterator[pd.DataFrame]:
         """Task ``task``'s files (:data:`femo.files.LISTING_COLUMNS`), ``rows`` at a time."""
-        share = self.listing.iloc[task :: self.tasks]
+        first = sum(self.sizes[:task])
+        share = self.listing.iloc[first : first + self.sizes[task]]
         for start in range(0, len(share), self.rows):
             yield share.iloc[start : start + self.rows]
 
@@ -559,15 +597,15 @@ def inspect_new(
     the new files (folders), or the data lines of each new CSV (fer_csv), writes; every result,
     accepted or not, is reported into ``tally`` as the tasks run.
 
-    New files are dealt out to ``ingest.tasks_per_core`` tasks per core (several keep both
-    cores busy to the end), in batches of about ``ingest.batch_bytes`` (:func:`batch_rows`).
+    New files are dealt out to ``ingest.tasks_per_core`` tasks per core, shorter and shorter
+    (:class:`FileShare`) so every core is busy to the end, in batches of about
+    ``ingest.batch_bytes`` (:func:`batch_rows`).
     """
     if layout == "folders":
-        cores = spark.sparkContext.defaultParallelism
-        tasks = max(1, min(len(new), guards.tasks_per_core * cores))
         rows = batch_rows(new["origin_size"], guards.batch_bytes)
-        share = FileShare(new[list(LISTING_COLUMNS)], tasks, rows)
-        return spark.range(0, tasks, 1, tasks).transform(
+        cores = spark.sparkContext.defaultParallelism
+        share = FileShare.deal(new[list(LISTING_COLUMNS)], cores, guards.tasks_per_core, rows)
+        return spark.range(0, share.tasks, 1, share.tasks).transform(
             inspect_with(inspect_files_frame, options, tally, files, share)
         )
     frames = [

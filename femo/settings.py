@@ -117,10 +117,11 @@ class IngestSettings(_Section):
         "group): sets the files per batch from the new files' mean size (16 to 4096).",
     )
     tasks_per_core: int = Field(
-        4,
+        6,
         ge=1,
-        description="Tasks the new files are spread over, per core: a few per core keep every "
-        "core busy to the end.",
+        description="Tasks the new files are spread over, per core: rounds of one task per "
+        "core, each taking half of the files left (the last round the rest), so the last tasks "
+        "are short and every core is busy to the end.",
     )
 
 

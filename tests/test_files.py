@@ -22,6 +22,7 @@ from femo.ingest import (
     collection_reader,
     inspect_files_frame,
     per_origin,
+    task_sizes,
     unread_results,
 )
 from femo.layout import LabelMap
@@ -193,21 +194,41 @@ def test_batch_rows_follow_the_files_bytes() -> None:
     assert batch_rows(pd.Series([], dtype="int64"), 16_000_000) == 4096
 
 
-def test_a_share_deals_every_file_to_exactly_one_task() -> None:
+def test_task_sizes_halve_what_is_left_each_round() -> None:
+    assert task_sizes(28_709, cores=2, rounds=4) == [7177, 7177, 3588, 3588, 1794, 1794, 1796, 1795]
+    assert task_sizes(100, cores=4, rounds=1) == [25, 25, 25, 25]
+    assert task_sizes(10, cores=2, rounds=4) == [2, 2, 1, 1, 1, 1, 1, 1]
+    assert task_sizes(3, cores=4, rounds=3) == [1, 1, 1]  # fewer files than cores
+    assert task_sizes(0, cores=2, rounds=4) == []
+    for files, cores, rounds in ((28_709, 2, 5), (1, 1, 1), (999, 64, 4), (7, 3, 9)):
+        sizes = task_sizes(files, cores, rounds)
+        assert sum(sizes) == files and min(sizes, default=1) > 0
+        assert len(sizes) <= cores * rounds
+        # The last tasks are the short ones: no task is bigger than one before it but for
+        # the last round, which takes the rest.
+        assert sizes[:-cores] == sorted(sizes[:-cores], reverse=True)
+
+
+def test_a_share_deals_every_file_to_exactly_one_task_each_a_sample_of_all() -> None:
     listing = pd.DataFrame(
         {
-            "origin": [f"file:/c/{i:02d}.png" for i in range(11)],
+            "origin": [f"file:/c/{'ab'[i // 10]}/{i:02d}.png" for i in range(20)],
             "origin_size": 1,
             "origin_modified_ms": 0,
         }
     )
-    share = FileShare(listing, tasks=3, rows=2)
-    batches = {task: list(share.batches(task)) for task in range(3)}
-    assert [len(b) for b in batches[0]] == [2, 2]  # files 0, 3 | 6, 9
-    assert [len(b) for b in batches[2]] == [2, 1]  # files 2, 5 | 8
+    share = FileShare.deal(listing, cores=2, rounds=2, rows=3)
+    assert share.sizes == (5, 5, 5, 5) and share.tasks == 4
+    batches = {task: list(share.batches(task)) for task in range(share.tasks)}
+    assert [len(b) for b in batches[0]] == [3, 2]
+    firsts = [o for b in batches[0] for o in b["origin"]]
+    assert firsts == [
+        f"file:/c/{d}/{i:02d}.png" for d, i in zip("aaabb", (0, 4, 8, 12, 16), strict=True)
+    ]
     dealt = [o for task in batches.values() for b in task for o in b["origin"]]
     assert sorted(dealt) == listing["origin"].tolist()
-    assert list(FileShare(listing.iloc[:0], tasks=2, rows=2).batches(0)) == []
+    empty = FileShare.deal(listing.iloc[:0], cores=2, rounds=3, rows=2)
+    assert empty.tasks == 0
 
 
 def test_tally_counts_batches_and_merges_by_key(tmp_path: Path) -> None:
