@@ -123,14 +123,13 @@ def main() -> int:
         os.environ["PYTHONPATH"] = str(ROOT)
         spark = build_session(settings)
         init_catalog(spark, settings)
-        options = inspect_options(spark, "femo", str(work / "images"), "path", settings.ingest)
         ingest(
             spark,
             "femo",
             "bench",
             str(work / "images"),
             "folders",
-            options,
+            lambda: inspect_options(spark, "femo", str(work / "images"), "path", settings.ingest),
             settings.ingest,
             uuid.uuid4().hex,
         )

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from string import Template
 from typing import TYPE_CHECKING, Final
 
-from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from femo.delta_files import read_where
 from femo.errors import FemoError, MissingPrerequisiteError
 from femo.files import Markers
 from femo.schemas import DIMENSION_TABLES, EXTERNAL_TABLES, INGEST_TABLES, SOURCES, TableSpec
@@ -210,8 +210,9 @@ def register_source(
             f"source name {source_id!r} must match {SOURCE_ID.pattern} "
             "(lower-case letters, digits, underscores)"
         )
-    table = f"{database}.{SOURCES.name}"
-    if not spark.table(table).where(F.col("source_id") == source_id).isEmpty():
+    # Read on the driver: a Spark scan here is the job's first, which a cold JVM pays seconds for.
+    known = read_where(spark, f"{database}.{SOURCES.name}", ["source_id"], {"source_id": source_id})
+    if known.num_rows:
         return False
     row = spark.createDataFrame(
         [(source_id, source_id, kind, url, None, "registered by ingest")],
@@ -235,6 +236,16 @@ def refresh_views(spark: SparkSession, database: str) -> list[str]:
             spark.sql(template.substitute(source=row.source_id))
             names.append(f"images_{row.source_id}")
     return names
+
+
+def refresh_views_after(spark: SparkSession, database: str, source: str, added: int) -> bool:
+    """:func:`refresh_views` after a run that added ``added`` images of ``source``, unless it
+    added none and the source's view is there (then every view is current, and a scheduled run
+    that found nothing new skips seconds of view analysis); True when the views were made."""
+    if not added and spark.catalog.tableExists(f"{database}.images_{source}"):
+        return False
+    refresh_views(spark, database)
+    return True
 
 
 def database_markers(spark: SparkSession, database: str, folder: str) -> Markers:

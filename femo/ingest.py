@@ -702,11 +702,14 @@ def ingest(
     source: str,
     root: str,
     layout: str,
-    options: InspectOptions,
+    options: Callable[[], InspectOptions],
     guards: IngestSettings,
     run_id: str,
 ) -> IngestSummary:
-    """Ingest the collection at ``root`` for ``source``; see the module docstring."""
+    """Ingest the collection at ``root`` for ``source``; see the module docstring.
+
+    ``options`` makes the inspect options (:func:`inspect_options` reads the label names with
+    a Spark query, seconds in a cold JVM); it is called only when there are new files."""
     summary = IngestSummary(source)
     markers = run_markers(spark, database, source)
     with summary.timed("list"):
@@ -735,7 +738,7 @@ def ingest(
     tally = spark.sparkContext.accumulator(Tally(), TallyParam())
     target = file_target(spark, f"{database}.{IMAGES.name}", {"source": source})
     files = ImageFiles(target, source, run_id, datetime.now(UTC))
-    adds = inspect_new(spark, new, layout, options, guards, tally, files)
+    adds = inspect_new(spark, new, layout, options(), guards, tally, files)
     with summary.timed("images"):
         written = [json.loads(row["add"]) for row in adds.collect()]
         commit_files(spark, target, written)

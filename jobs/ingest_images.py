@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import uuid
 
-from femo.catalog import ensure_catalog, refresh_views, register_source
+from femo.catalog import ensure_catalog, refresh_views_after, register_source
 from femo.ingest import LAYOUTS, ingest, inspect_options
 from femo.job import Job
 from femo.layout import SPLIT_FROM
@@ -45,18 +45,17 @@ class IngestImages(Job):
         ensure_catalog(spark, settings)
         register_source(spark, database, args.source, KIND[args.layout], args.path)
         guards = settings.ingest
-        options = inspect_options(spark, database, args.path, split_from, guards)
         summary = ingest(
             spark,
             database,
             args.source,
             args.path,
             args.layout,
-            options,
+            lambda: inspect_options(spark, database, args.path, split_from, guards),
             guards,
             run_id=uuid.uuid4().hex,
         )
-        refresh_views(spark, database)
+        refresh_views_after(spark, database, args.source, summary.accepted)
         self.say(summary.line())
         return 1 if args.strict and summary.quarantined else 0
 

@@ -145,10 +145,20 @@ def test_views_join_names(spark: SparkSession, first_run: str) -> None:
 
 
 def test_rerun_writes_nothing(
-    spark: SparkSession, catalog: Settings, first_run: str, sample: Sample
+    spark: SparkSession,
+    catalog: Settings,
+    first_run: str,
+    sample: Sample,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     tables = ("images", "quarantine", "ingested_files")
     before = [versions(spark, t) for t in tables]
+
+    def not_needed(*args: object) -> None:
+        raise AssertionError("a run that finds nothing new needs no labels and no new views")
+
+    monkeypatch.setattr("jobs.ingest_images.inspect_options", not_needed)
+    monkeypatch.setattr("femo.catalog.refresh_views", not_needed)
     files = sum(1 for p in sample.images.rglob("*") if p.is_file())
     code, line = ingest(spark, catalog, "--source", "sample", "--path", str(sample.images))
     assert (code, line) == (
@@ -156,6 +166,15 @@ def test_rerun_writes_nothing(
         f"sample: accepted 0, quarantined 0, skipped {files} already " "ingested",
     )
     assert [versions(spark, t) for t in tables] == before
+
+
+def test_a_run_that_adds_nothing_still_makes_a_missing_source_view(
+    spark: SparkSession, catalog: Settings, first_run: str, sample: Sample
+) -> None:
+    spark.sql("DROP VIEW femo.images_sample")  # as if a run was killed before its views
+    code, line = ingest(spark, catalog, "--source", "sample", "--path", str(sample.images))
+    assert (code, line.split(",")[0]) == (0, "sample: accepted 0")
+    assert spark.table("femo.images_sample").count() > 0
 
 
 def test_strict_fails_on_quarantine(spark: SparkSession, catalog: Settings, tmp_path: Path) -> None:
