@@ -234,15 +234,20 @@ def refresh_views(spark: SparkSession, database: str) -> list[str]:
     for row in run_sql(spark, "sources_with_images").collect():
         if SOURCE_ID.match(row.source_id):  # seeded or registered ids: always slugs
             spark.sql(template.substitute(source=row.source_id))
-            names.append(f"images_{row.source_id}")
+            names.append(source_view(row.source_id))
     return names
+
+
+def source_view(source_id: str) -> str:
+    """The name of ``source_id``'s view (``sql/views/images_by_source.sql`` makes it)."""
+    return f"images_{source_id}"
 
 
 def refresh_views_after(spark: SparkSession, database: str, source: str, added: int) -> bool:
     """:func:`refresh_views` after a run that added ``added`` images of ``source``, unless it
     added none and the source's view is there (then every view is current, and a scheduled run
     that found nothing new skips seconds of view analysis); True when the views were made."""
-    if not added and spark.catalog.tableExists(f"{database}.images_{source}"):
+    if not added and spark.catalog.tableExists(f"{database}.{source_view(source)}"):
         return False
     refresh_views(spark, database)
     return True

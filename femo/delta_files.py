@@ -260,20 +260,22 @@ def _jvm(spark: SparkSession) -> Any:
     return jvm
 
 
+def _identifier(spark: SparkSession, table: str) -> Any:
+    """``table`` (a name the catalog knows) as a JVM ``TableIdentifier``."""
+    return spark._jsparkSession.sessionState().sqlParser().parseTableIdentifier(table)
+
+
 def _transaction(spark: SparkSession, table: str) -> Any:
     """A Delta transaction on ``table`` (a JVM ``OptimisticTransaction``), on its latest
     snapshot; one that never commits leaves no trace."""
-    session = spark._jsparkSession
-    ident = session.sessionState().sqlParser().parseTableIdentifier(table)
     delta_log = _jvm(spark).org.apache.spark.sql.delta.DeltaLog
-    return delta_log.forTable(session, ident).startTransaction()
+    return delta_log.forTable(spark._jsparkSession, _identifier(spark, table)).startTransaction()
 
 
 def table_location(spark: SparkSession, table: str) -> str:
     """Where table ``table`` (a name the catalog knows) keeps its files, as the catalog says."""
-    session = spark._jsparkSession
-    ident = session.sessionState().sqlParser().parseTableIdentifier(table)
-    return str(session.sessionState().catalog().getTableMetadata(ident).location().toString())
+    catalog = spark._jsparkSession.sessionState().catalog()
+    return str(catalog.getTableMetadata(_identifier(spark, table)).location().toString())
 
 
 def read_where(
