@@ -72,8 +72,8 @@ typecheck:  ## mypy --strict over femo/
 
 check: lint typecheck test  ## lint, types and tests
 
-erd:  ## regenerate docs/ERD.md (Mermaid) from the table specs in femo/schemas.py
-	$(PY) -m femo.erd --output docs/ERD.md
+erd:  ## regenerate docs/ERD.md (Mermaid) from the table specs in femo/platform/schemas.py
+	$(PY) -m femo.analytics.erd --output docs/ERD.md
 
 sql-server: setup  ## start Spark's Thrift server (JDBC/ODBC) on sql_server.host:port; SET="k=v ..."
 	./scripts/sql-server.sh start $(foreach s,$(SET),--set $(s))
@@ -92,5 +92,5 @@ clean:  ## remove build outputs (keeps .venv, .jars and your data)
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache
 
 clean-home:  ## delete the local femo home (warehouse, metastore, landing, models, reports)
-	@home=$$($(PY) -m femo.settings --get home); \
+	@home=$$($(PY) -m femo.platform.settings --get home); \
 	echo "removing $$home"; rm -rf "$$home"

@@ -58,7 +58,7 @@ zip="$ROOT/build/femo.zip"
 derived_file="$(mktemp)"
 trap 'rm -f "$derived_file"' EXIT
 # The job's own settings, turned into spark-submit options (NUL-separated); also builds the zip.
-PYTHONPATH="$ROOT" "$PY" -m femo.submit --zip "$zip" --log4j "$ROOT/conf/log4j2.properties" \
+PYTHONPATH="$ROOT" "$PY" -m femo.platform.submit --zip "$zip" --log4j "$ROOT/conf/log4j2.properties" \
   -- "$@" > "$derived_file"
 mapfile -d '' derived < "$derived_file"
 

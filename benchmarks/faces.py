@@ -6,8 +6,8 @@ shape of the 224-px Kaggle set), or generated pictures without --data.
 1. Downscale: the same cascade on full resolution and on a copy at most ``faces.max_side`` px a
    side (the setting's default); speed-up, and agreement = share of images where full
    resolution finds a face whose primary face the downscaled run finds too (IoU >= 0.5).
-2. Throughput: ``femo.detection.detect_faces`` on ``local[N]`` (images already ingested; JVM
-   start-up excluded) beside a loop calling ``femo.faces.find_faces`` on the same bytes.
+2. Throughput: ``femo.faces.detection.detect_faces`` on ``local[N]`` (images already ingested; JVM
+   start-up excluded) beside a loop calling ``femo.faces.cascade.find_faces`` on the same bytes.
 
     PYTHONPATH=. .venv/bin/python benchmarks/faces.py --data $FEMO_DATA_DIR/fer2013/train
 """
@@ -25,13 +25,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from femo.catalog import init_catalog
-from femo.detection import detect_faces, params_of
-from femo.faces import DETECT, DetectorParams, decode_gray, detect, find_faces, load_cascade
-from femo.ingest import ingest, inspect_options
-from femo.sample import encode, face_like
-from femo.session import build_session
-from femo.settings import load_settings
+from femo.faces.cascade import DETECT, DetectorParams, decode_gray, detect, find_faces, load_cascade
+from femo.faces.detection import detect_faces, params_of
+from femo.ingest.run import ingest, inspect_options
+from femo.ingest.sample import encode, face_like
+from femo.platform.catalog import init_catalog
+from femo.platform.session import build_session
+from femo.platform.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,7 +1,7 @@
 """Ingest throughput: the Spark job beside a single-process Python loop doing the same work.
 
-Both sides list the same files (``femo.files``), do the same per-image work (read, place,
-label, sniff, guard, decode, measure, hash: ``femo.ingest.inspect_files_frame``) and write the
+Both sides list the same files (``femo.platform.files``), do the same per-image work (read, place,
+label, sniff, guard, decode, measure, hash: ``femo.ingest.run.inspect_files_frame``) and write the
 same rows; the loop writes them to Parquet with pyarrow (the seed's way), the job skips known
 files, inspects in mapInPandas on ``local[N]`` and commits to Delta (``images``,
 ``ingested_files``; ``quarantine`` only when something is rejected). Start-up is outside the
@@ -34,19 +34,19 @@ import cv2
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from femo.catalog import init_catalog
-from femo.files import list_files
-from femo.ingest import (
+from femo.ingest.layout import LabelMap
+from femo.ingest.run import (
     InspectOptions,
     collection_reader,
     ingest,
     inspect_files_frame,
     inspect_options,
 )
-from femo.layout import LabelMap
-from femo.sample import write_images
-from femo.session import build_session
-from femo.settings import IngestSettings, load_settings
+from femo.ingest.sample import write_images
+from femo.platform.catalog import init_catalog
+from femo.platform.files import list_files
+from femo.platform.session import build_session
+from femo.platform.settings import IngestSettings, load_settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import uuid
 
-from femo.catalog import ensure_catalog, refresh_views
-from femo.detection import detect_faces
-from femo.job import Job
+from femo.faces.detection import detect_faces
+from femo.platform.catalog import ensure_catalog, refresh_views
+from femo.platform.job import Job
 
 
 class DetectFaces(Job):

@@ -10,12 +10,12 @@ import argparse
 import datetime
 from pathlib import Path
 
-from femo.catalog import set_current_database
-from femo.errors import FemoError
-from femo.fetch import write_atomic
-from femo.job import Job
-from femo.report import SECTIONS, collect, render_html
-from femo.settings import is_uri
+from femo.analytics.report import SECTIONS, collect, render_html
+from femo.platform.catalog import set_current_database
+from femo.platform.errors import FemoError
+from femo.platform.files import write_atomic
+from femo.platform.job import Job
+from femo.platform.settings import is_uri
 
 
 class EdaReport(Job):

@@ -17,10 +17,10 @@ import argparse
 import os
 import uuid
 
-from femo.catalog import ensure_catalog, register_source
-from femo.connectors import REGISTRY, from_settings
-from femo.fetch import emotion_names, fetch_images, resolve_emotions
-from femo.job import Job
+from femo.platform.catalog import ensure_catalog, register_source
+from femo.platform.job import Job
+from femo.sources.connectors import REGISTRY, from_settings
+from femo.sources.fetch import emotion_names, fetch_images, resolve_emotions
 
 
 def _positive(text: str) -> int:

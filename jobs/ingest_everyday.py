@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import uuid
 
-from femo.catalog import ensure_catalog, register_source
-from femo.everyday import FIRST_DAYS, ingest_everyday
-from femo.job import Job
+from femo.platform.catalog import ensure_catalog, register_source
+from femo.platform.job import Job
+from femo.sources.everyday import FIRST_DAYS, ingest_everyday
 
 #: The source id the study's file is seeded under (sql/seed/sources.sql).
 DEFAULT_SOURCE = "everyday_emotions"

@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import uuid
 
-from femo.catalog import ensure_catalog, refresh_views_after, register_source
-from femo.ingest import LAYOUTS, ingest, inspect_options
-from femo.job import Job
-from femo.layout import SPLIT_FROM
+from femo.ingest.layout import SPLIT_FROM
+from femo.ingest.run import LAYOUTS, ingest, inspect_options
+from femo.platform.catalog import ensure_catalog, refresh_views_after, register_source
+from femo.platform.job import Job
 
 #: The sources table's kind for each layout.
 KIND = {"folders": "image_folders", "fer_csv": "fer_csv"}

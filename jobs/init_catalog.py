@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from femo.catalog import init_catalog
-from femo.job import Job
+from femo.platform.catalog import init_catalog
+from femo.platform.job import Job
 
 
 class InitCatalog(Job):

@@ -15,12 +15,12 @@ import argparse
 import logging
 from pathlib import Path
 
-from femo.catalog import set_current_database
-from femo.errors import FemoError
-from femo.job import Job
-from femo.query import FORMATS, render, run_query
-from femo.settings import parse_override
-from femo.sql import SqlDoc, bind, insights
+from femo.analytics.query import FORMATS, render, run_query
+from femo.platform.catalog import set_current_database
+from femo.platform.errors import FemoError
+from femo.platform.job import Job
+from femo.platform.settings import parse_override
+from femo.platform.sql import SqlDoc, bind, insights
 
 
 def listing(docs: dict[str, SqlDoc]) -> str:

@@ -14,9 +14,11 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from femo.catalog import ensure_catalog, label_names, refresh_views, register_source
-from femo.errors import FemoError
-from femo.facs import (
+from femo.ingest.layout import LabelMap
+from femo.platform.catalog import ensure_catalog, label_names, refresh_views, register_source
+from femo.platform.errors import FemoError
+from femo.platform.job import Job
+from femo.sources.facs import (
     DEFAULT_URL,
     SOURCE_ID,
     SOURCE_KIND,
@@ -25,8 +27,6 @@ from femo.facs import (
     parse_page,
     write_facs,
 )
-from femo.job import Job
-from femo.layout import LabelMap
 
 
 class ScrapeFacs(Job):

@@ -7,7 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 submit=./spark-submit.sh
 py=${FEMO_VENV:-.venv}/bin/python
 export FEMO_CONF=${FEMO_CONF:-$PWD/conf/local.yaml}
-setting() { PYTHONPATH=. "$py" -m femo.settings --get "$1"; }
+setting() { PYTHONPATH=. "$py" -m femo.platform.settings --get "$1"; }
 
 home=$(setting home)
 data_dir=$(setting data_dir)
@@ -15,7 +15,7 @@ echo "== femo demo: home $home"
 
 # The generated sample is always written (small): the image-API mirror and the everyday-emotions
 # stage use it; the image stages use it only when FER-2013 is not there.
-PYTHONPATH=. "$py" -m femo.sample "$home/sample"
+PYTHONPATH=. "$py" -m femo.ingest.sample "$home/sample"
 if [[ -n "$data_dir" && -d "$data_dir/fer2013/train" ]]; then
   echo "== FER-2013 found under $data_dir/fer2013"
   source=fer2013
@@ -45,7 +45,7 @@ $submit jobs/init_catalog.py
 echo "== 2/8 downloads: the Pixabay job against a local mirror of generated pictures"
 echo "   (for pixabay.com itself: export PIXABAY_API_KEY=... and leave out the base_url --set)"
 mirror_log=$(mktemp)
-PYTHONPATH=. "$py" -m femo.mirror "$home/sample/images/train" >"$mirror_log" 2>&1 &
+PYTHONPATH=. "$py" -m femo.sources.mirror "$home/sample/images/train" >"$mirror_log" 2>&1 &
 mirror_pid=$!
 trap 'kill "$mirror_pid" 2>/dev/null || true; rm -f "$mirror_log"' EXIT
 for _ in $(seq 100); do grep -q '^mirror: ' "$mirror_log" && break; sleep 0.1; done

@@ -35,9 +35,9 @@ if [[ ! -x "$PY" ]]; then
 fi
 
 export FEMO_CONF="${FEMO_CONF:-$ROOT/conf/local.yaml}"
-femo() { PYTHONPATH="$ROOT" "$PY" -m femo.sql_server "$@"; }
+femo() { PYTHONPATH="$ROOT" "$PY" -m femo.analytics.sql_server "$@"; }
 
-# pid_file, log_file, host, port, url, metastore (shell-quoted by femo.sql_server)
+# pid_file, log_file, host, port, url, metastore (shell-quoted by femo.analytics.sql_server)
 assignments="$(femo paths "$@")"
 eval "$assignments"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from femo.settings import Settings, load_settings
+from femo.platform.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL_CONF = ROOT / "conf" / "local.yaml"
@@ -42,7 +42,7 @@ def spark(settings: Settings) -> Iterator[object]:
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
     )
-    from femo.session import build_session
+    from femo.platform.session import build_session
 
     session = build_session(settings)
     yield session
@@ -52,7 +52,7 @@ def spark(settings: Settings) -> Iterator[object]:
 @pytest.fixture(scope="session")
 def catalog(spark: object, settings: Settings) -> Settings:
     """The shared session with the femo database and dimension tables in place."""
-    from femo.catalog import init_catalog
+    from femo.platform.catalog import init_catalog
 
     init_catalog(spark, settings)
     return settings

@@ -10,8 +10,8 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql.types import IntegerType, LongType, StringType, StructField, StructType
 
-import femo.catalog
-from femo.catalog import (
+import femo.platform.catalog
+from femo.platform.catalog import (
     CATALOG_MARKERS,
     SchemaConflictError,
     catalog_fingerprint,
@@ -22,8 +22,8 @@ from femo.catalog import (
     merge_rows,
     missing_columns,
 )
-from femo.schemas import EMOTIONS, TableSpec, col
-from femo.settings import Settings
+from femo.platform.schemas import EMOTIONS, TableSpec, col
+from femo.platform.settings import Settings
 
 from .conftest import make_settings
 
@@ -209,9 +209,9 @@ def test_ensure_catalog_rebuilds_a_missing_table_or_another_femos_catalog(
 def test_catalog_fingerprint_follows_the_specs(monkeypatch: pytest.MonkeyPatch) -> None:
     before = catalog_fingerprint()
     assert catalog_fingerprint() == before
-    first, *rest = femo.catalog.ALL_TABLES
+    first, *rest = femo.platform.catalog.ALL_TABLES
     wider = StructType([*first.schema.fields, StructField("extra", StringType())])
     monkeypatch.setattr(
-        femo.catalog, "ALL_TABLES", (dataclasses.replace(first, schema=wider), *rest)
+        femo.platform.catalog, "ALL_TABLES", (dataclasses.replace(first, schema=wider), *rest)
     )
     assert catalog_fingerprint() != before

@@ -25,8 +25,8 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from femo.catalog import ensure_table
-from femo.delta_files import (
+from femo.platform.catalog import ensure_table
+from femo.platform.delta_files import (
     FileTarget,
     PartWriter,
     commit_files,
@@ -37,9 +37,9 @@ from femo.delta_files import (
     unsupported_rules,
     write_part,
 )
-from femo.errors import FemoError
-from femo.schemas import IMAGES, INGESTED_FILES, QUARANTINE, TableSpec, col
-from femo.settings import Settings
+from femo.platform.errors import FemoError
+from femo.platform.schemas import IMAGES, INGESTED_FILES, QUARANTINE, TableSpec, col
+from femo.platform.settings import Settings
 
 SCHEMA = StructType(
     [
@@ -268,7 +268,7 @@ def test_a_table_delta_rs_cannot_read_is_read_through_spark(
     # Deletion vectors: a reader feature delta-rs 0.18 refuses; the deleted row must not be read.
     spark.sql(f"ALTER TABLE {table} SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
     spark.sql(f"DELETE FROM {table} WHERE name = 'b'")
-    with caplog.at_level("INFO", logger="femo.delta_files"):
+    with caplog.at_level("INFO", logger="femo.platform.delta_files"):
         rows = read_where(spark, table, ["name", "at"], {"part": "p1"})
     assert "read through Spark" in caplog.text
     assert rows.schema == pa.schema(

@@ -13,8 +13,8 @@ import pytest
 from pyspark.sql import SparkSession
 from skimage import data
 
-from femo.sample import encode, face_like
-from femo.settings import Settings
+from femo.ingest.sample import encode, face_like
+from femo.platform.settings import Settings
 from jobs.detect_faces import DetectFaces
 from jobs.ingest_images import IngestImages
 

@@ -15,8 +15,16 @@ from pyspark.sql.types import (
     StructType,
 )
 
-from femo.erd import ErdError, ViewDoc, main, mermaid_type, read_views, render_document, render_erd
-from femo.schemas import TableSpec, col
+from femo.analytics.erd import (
+    ErdError,
+    ViewDoc,
+    main,
+    mermaid_type,
+    read_views,
+    render_document,
+    render_erd,
+)
+from femo.platform.schemas import TableSpec, col
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,14 +59,14 @@ CHILD = TableSpec(
 def test_committed_erd_is_what_the_code_generates() -> None:
     assert (
         main(["--check", str(ROOT / "docs" / "ERD.md")]) == 0
-    ), "docs/ERD.md is out of date with femo/schemas.py: run `make erd` and commit it"
+    ), "docs/ERD.md is out of date with femo/platform/schemas.py: run `make erd` and commit it"
 
 
 def test_check_reports_drift(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     stale = tmp_path / "ERD.md"
     stale.write_text("# an old diagram\n", encoding="utf-8")
     assert main(["--check", str(stale)]) == 1
-    assert "out of date with femo/schemas.py: run `make erd`" in capsys.readouterr().err
+    assert "out of date with femo/platform/schemas.py: run `make erd`" in capsys.readouterr().err
     assert main(["--output", str(stale)]) == 0
     assert main(["--check", str(stale)]) == 0
 

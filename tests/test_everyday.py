@@ -15,8 +15,11 @@ import pandas as pd
 import pytest
 from pyspark.sql import SparkSession
 
-from femo.errors import FemoError
-from femo.everyday import (
+from femo.ingest.images import Rejection
+from femo.ingest.sample import EVERYDAY_HEADER, EverydaySample, write_everyday_csv
+from femo.platform.errors import FemoError
+from femo.platform.settings import Settings
+from femo.sources.everyday import (
     BLANK,
     COLUMNS,
     KEPT,
@@ -32,9 +35,6 @@ from femo.everyday import (
     parse_header,
     weekday_number,
 )
-from femo.images import Rejection
-from femo.sample import EVERYDAY_HEADER, EverydaySample, write_everyday_csv
-from femo.settings import Settings
 from jobs.ingest_everyday import IngestEveryday
 from jobs.query import Query
 

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from femo.detection import detector_version, find_faces_frame
-from femo.faces import (
+from femo.faces.cascade import (
     DETECT,
     WHOLE_IMAGE,
     Box,
@@ -20,7 +19,8 @@ from femo.faces import (
     find_faces,
     load_cascade,
 )
-from femo.sample import encode, face_like
+from femo.faces.detection import detector_version, find_faces_frame
+from femo.ingest.sample import encode, face_like
 
 PARAMS = DetectorParams()
 CROP = CropParams()
@@ -143,7 +143,7 @@ def test_whole_image_policy_keeps_the_whole_fer_face(cascade) -> None:  # type: 
 
 
 def test_crop_is_square_clipped_and_resized(cascade) -> None:  # type: ignore[no-untyped-def]
-    from femo.faces import square_crop
+    from femo.faces.cascade import square_crop
 
     gray = np.full((100, 200), 50, np.uint8)
     gray[:, 150:] = 250

@@ -1,4 +1,4 @@
-"""jobs/scrape_facs.py and femo.facs: the FACS guide's two tables into Delta.
+"""jobs/scrape_facs.py and femo.sources.facs: the FACS guide's two tables into Delta.
 
 The fixture is a saved-page-like WordPress article written from the guide's facts; the expected
 values below are those facts, written out, not read back from the parser.
@@ -20,7 +20,10 @@ from typing import Any, ClassVar
 import pytest
 from pyspark.sql import SparkSession
 
-from femo.facs import (
+from femo.ingest.layout import LabelMap
+from femo.platform.settings import Settings
+from femo.platform.sql import run_sql
+from femo.sources.facs import (
     DEFAULT_URL,
     BadRowError,
     FacsPage,
@@ -32,9 +35,6 @@ from femo.facs import (
     parse_combination,
     parse_page,
 )
-from femo.layout import LabelMap
-from femo.settings import Settings
-from femo.sql import run_sql
 from jobs.scrape_facs import ScrapeFacs
 
 from .submit import job_lines, submit
@@ -528,7 +528,7 @@ def test_insight_emotion_with_most_action_units(spark: SparkSession, runs: Runs)
 @pytest.fixture
 def labelled_images(spark: SparkSession, runs: Runs) -> Iterator[str]:
     """Three bare image rows (happy, neutral, no label) under a source of their own."""
-    from femo.schemas import IMAGES
+    from femo.platform.schemas import IMAGES
 
     source = "facs_view_test"
     fields = IMAGES.schema.fieldNames()

@@ -21,7 +21,17 @@ from urllib.parse import urlencode
 import pytest
 
 from femo import fetch as fetch_module
-from femo.connectors import (
+from femo.ingest.images import Limits, Rejection
+from femo.platform.errors import FemoError
+from femo.platform.files import remove_partials, write_atomic
+from femo.platform.settings import (
+    ConnectorSettings,
+    DdgSettings,
+    PixabaySettings,
+    Settings,
+    load_settings,
+)
+from femo.sources.connectors import (
     BAD_JSON,
     REGISTRY,
     UNEXPECTED_JSON,
@@ -35,8 +45,7 @@ from femo.connectors import (
     from_settings,
     url_id,
 )
-from femo.errors import FemoError
-from femo.fetch import (
+from femo.sources.fetch import (
     DOWNLOADED,
     DUPLICATE,
     Accepted,
@@ -50,12 +59,8 @@ from femo.fetch import (
     judge,
     landing_path,
     manifest_row,
-    remove_partials,
     resolve_emotions,
-    write_atomic,
 )
-from femo.images import Limits, Rejection
-from femo.settings import ConnectorSettings, DdgSettings, PixabaySettings, Settings, load_settings
 from jobs.fetch_api_images import FetchApiImages
 
 from .conftest import make_settings

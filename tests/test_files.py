@@ -1,4 +1,5 @@
-"""femo.files (listing, reading) and the folder ingest's per-record function, without Spark."""
+"""femo.platform.files (listing, reading) and the folder ingest's per-record function, without
+Spark."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from femo.errors import FemoError
-from femo.files import Collection, canonical, list_files, unseen
-from femo.ingest import (
+from femo.ingest.layout import LabelMap
+from femo.ingest.run import (
     ACCEPTED,
     QUARANTINED,
     FileShare,
@@ -25,8 +25,9 @@ from femo.ingest import (
     task_sizes,
     unread_results,
 )
-from femo.layout import LabelMap
-from femo.sample import encode, face_like
+from femo.ingest.sample import encode, face_like
+from femo.platform.errors import FemoError
+from femo.platform.files import Collection, canonical, list_files, unseen
 
 MTIME_NS = 1_700_000_000_123_456_789  # milliseconds are floored, as Hadoop reports them
 

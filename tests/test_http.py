@@ -1,4 +1,5 @@
-"""femo.http against a scripted server on 127.0.0.1: retries, Retry-After, caps, redaction."""
+"""femo.sources.http against a scripted server on 127.0.0.1: retries, Retry-After, caps,
+redaction."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from femo import http
-from femo.settings import HttpSettings
+from femo.platform.settings import HttpSettings
+from femo.sources import http
 
 from .httpserver import HTML_PAGE, Reply, ScriptedServer, astronaut_jpeg, image_reply
 

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from femo.images import ImageFacts, Limits, Rejection, inspect_image, perceptual_hash, sniff
-from femo.sample import encode, face_like
+from femo.ingest.images import ImageFacts, Limits, Rejection, inspect_image, perceptual_hash, sniff
+from femo.ingest.sample import encode, face_like
 
 
 def facts(data: bytes, limits: Limits | None = None) -> ImageFacts:

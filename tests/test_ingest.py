@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from pyspark.sql import SparkSession
 
-from femo.ingest import run_markers
-from femo.sample import Sample, encode, face_like, write_sample
-from femo.settings import Settings
+from femo.ingest.run import run_markers
+from femo.ingest.sample import Sample, encode, face_like, write_sample
+from femo.platform.settings import Settings
 from jobs.ingest_images import IngestImages
 
 from .conftest import make_settings
@@ -158,7 +158,7 @@ def test_rerun_writes_nothing(
         raise AssertionError("a run that finds nothing new needs no labels and no new views")
 
     monkeypatch.setattr("jobs.ingest_images.inspect_options", not_needed)
-    monkeypatch.setattr("femo.catalog.refresh_views", not_needed)
+    monkeypatch.setattr("femo.platform.catalog.refresh_views", not_needed)
     files = sum(1 for p in sample.images.rglob("*") if p.is_file())
     code, line = ingest(spark, catalog, "--source", "sample", "--path", str(sample.images))
     assert (code, line) == (
@@ -339,7 +339,7 @@ def test_fer_csv_rows_and_malformed_rows(
 
 
 def test_bad_source_name_is_refused(spark: SparkSession, catalog: Settings, sample: Sample) -> None:
-    from femo.errors import FemoError
+    from femo.platform.errors import FemoError
 
     with pytest.raises(FemoError, match="source name 'Bad Name' must match"):
         ingest(spark, catalog, "--source", "Bad Name", "--path", str(sample.images))

@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from femo.sample import write_sample
+from femo.ingest.sample import write_sample
 
 from .submit import ROOT, job_lines, submit
 

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from femo.fer_csv import FerRow, is_header, parse_line
-from femo.images import Rejection
-from femo.layout import LabelMap, Placement, place, relative_path
+from femo.ingest.fer_csv import FerRow, is_header, parse_line
+from femo.ingest.images import Rejection
+from femo.ingest.layout import LabelMap, Placement, place, relative_path
 
 LABELS = LabelMap({0: ["angry", "anger"], 3: ["happy", "happiness", "joy"], 7: ["contempt"]})
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from femo.connectors import from_settings
-from femo.http import FetchError, get, session
-from femo.mirror import make_server
-from femo.sample import encode, face_like
-from femo.settings import HttpSettings, load_settings
+from femo.ingest.sample import encode, face_like
+from femo.platform.settings import HttpSettings, load_settings
+from femo.sources.connectors import from_settings
+from femo.sources.http import FetchError, get, session
+from femo.sources.mirror import make_server
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from femo.sample import write_images
+from femo.ingest.sample import write_images
 
 from .submit import ROOT, submit
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from femo.errors import MissingPrerequisiteError
-from femo.settings import Settings
+from femo.platform.errors import MissingPrerequisiteError
+from femo.platform.settings import Settings
 from jobs.query import Query
 
 from .conftest import TEST_OVERRIDES, make_settings

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from femo.errors import FemoError
-from femo.query import render
+from femo.analytics.query import render
+from femo.platform.errors import FemoError
 
 
 @pytest.fixture

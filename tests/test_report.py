@@ -13,10 +13,10 @@ import pytest
 from bs4 import BeautifulSoup
 from pyspark.sql import SparkSession
 
-from femo.report import SECTIONS, Chart, Result, Section, chart_png, render_html
-from femo.sample import write_images
-from femo.settings import Settings
-from femo.sql import describe, insights, read_sql, run_sql
+from femo.analytics.report import SECTIONS, Chart, Result, Section, chart_png, render_html
+from femo.ingest.sample import write_images
+from femo.platform.settings import Settings
+from femo.platform.sql import describe, insights, read_sql, run_sql
 from jobs.eda_report import EdaReport
 from jobs.ingest_images import IngestImages
 

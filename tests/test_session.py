@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from femo.errors import MissingPrerequisiteError
-from femo.session import build_session, find_jars, spark_conf
-from femo.settings import Settings, load_settings
+from femo.platform.errors import MissingPrerequisiteError
+from femo.platform.session import build_session, find_jars, spark_conf
+from femo.platform.settings import Settings, load_settings
 
 from .conftest import make_settings
 

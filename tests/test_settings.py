@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from femo.settings import SettingsError, flatten, load_settings, parse_override
+from femo.platform.settings import SettingsError, flatten, load_settings, parse_override
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from femo.errors import SqlFileError
-from femo.sql import bind, describe, insights, markers, read_sql, sql_root, statement
+from femo.platform.errors import SqlFileError
+from femo.platform.sql import bind, describe, insights, markers, read_sql, sql_root, statement
 
 
 def test_statement_strips_one_trailing_semicolon_and_comments_stay() -> None:

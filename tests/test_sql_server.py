@@ -22,18 +22,12 @@ from pathlib import Path
 
 import pytest
 
-from femo.errors import MissingPrerequisiteError
-from femo.sample import write_images
-from femo.settings import Settings
-from femo.sql_server import (
-    THRIFT_SERVER_CLASS,
-    check_metastore_free,
-    pid_file,
-    running_pid,
-    server_args,
-    shell_assignments,
-)
-from femo.submit import submit_args
+from femo.analytics.sql_server import server_args, shell_assignments
+from femo.ingest.sample import write_images
+from femo.platform.errors import MissingPrerequisiteError
+from femo.platform.home import THRIFT_SERVER_CLASS, check_metastore_free, pid_file, running_pid
+from femo.platform.settings import Settings
+from femo.platform.submit import submit_args
 
 from .conftest import make_settings
 from .submit import ROOT, job_lines, submit

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from femo.settings import load_settings
+from femo.platform.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from femo.errors import FemoError
-from femo.sql import statement
+from femo.platform.errors import FemoError
+from femo.platform.sql import statement
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

@@ -12,12 +12,18 @@ from typing import TYPE_CHECKING, Final
 
 from pyspark.sql.types import StructType
 
-from femo.delta_files import read_where
-from femo.errors import FemoError, MissingPrerequisiteError
-from femo.files import Markers
-from femo.schemas import DIMENSION_TABLES, EXTERNAL_TABLES, INGEST_TABLES, SOURCES, TableSpec
-from femo.settings import Settings
-from femo.sql import read_sql, run_sql, statement
+from femo.platform.delta_files import read_where
+from femo.platform.errors import FemoError, MissingPrerequisiteError
+from femo.platform.files import Markers
+from femo.platform.schemas import (
+    DIMENSION_TABLES,
+    EXTERNAL_TABLES,
+    INGEST_TABLES,
+    SOURCES,
+    TableSpec,
+)
+from femo.platform.settings import Settings
+from femo.platform.sql import read_sql, run_sql, statement
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -111,7 +117,7 @@ def missing_columns(existing: StructType, wanted: StructType) -> list[str]:
         elif old.dataType != f.dataType:
             raise SchemaConflictError(
                 f"column {f.name} is {old.dataType.simpleString()} in the table but "
-                f"{f.dataType.simpleString()} in femo.schemas: migrate it explicitly"
+                f"{f.dataType.simpleString()} in femo.platform.schemas: migrate it explicitly"
             )
     return missing
 

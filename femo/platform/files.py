@@ -14,6 +14,7 @@ in milliseconds, the precision Hadoop reports, so rows written by earlier versio
 
 from __future__ import annotations
 
+import os
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,10 @@ from urllib.parse import urlsplit
 import pandas as pd
 import pyarrow.fs as pafs
 
-from femo.errors import FemoError
+from femo.platform.errors import FemoError
+
+#: Suffix of the hidden temp file :func:`write_atomic` renames into place.
+_PART: Final = ".part"
 
 #: Columns of a listing frame (:func:`list_files`), the fingerprint of each file.
 LISTING_COLUMNS: Final = ("origin", "origin_size", "origin_modified_ms")
@@ -228,3 +232,23 @@ class Markers:
         for name in names:
             with suppress(FileNotFoundError):
                 where.fs.delete_file(f"{where.fs_root}/{name}")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a hidden temp file beside ``path`` and rename it into place, so a
+    reader never sees half a file (landed images, journal entries, the EDA report)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(f".{path.name}{_PART}")
+    with part.open("wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(part, path)
+
+
+def remove_partials(root: Path) -> int:
+    """Remove temp files a killed run left under ``root``; how many."""
+    stale = [p for p in root.rglob(f".*{_PART}") if p.is_file()] if root.is_dir() else []
+    for part in stale:
+        part.unlink(missing_ok=True)
+    return len(stale)

@@ -31,8 +31,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
-from femo.errors import FemoError
-from femo.settings import HttpSettings
+from femo.platform.errors import FemoError
+from femo.platform.settings import HttpSettings
 
 log = logging.getLogger(__name__)
 

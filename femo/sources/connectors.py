@@ -4,7 +4,7 @@ A connector is a small class over :class:`Connector`: it builds the request for 
 page (:meth:`Connector.request`), parses the decoded JSON answer into :class:`Candidate` images
 (:meth:`Connector.parse`), and says whether another page is worth asking for
 (:meth:`Connector.has_more`). Everything here is pure: no network, no files, no Spark; the job
-(:mod:`femo.fetch`) does the I/O through :mod:`femo.http`.
+(:mod:`femo.sources.fetch`) does the I/O through :mod:`femo.sources.http`.
 
 Connectors are registered by name in :data:`REGISTRY` (the name is also the ``source_id`` of
 the ``sources`` table and the ``--source`` of ``jobs/fetch_api_images.py``), each with a
@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, TypeVar
 from urllib.parse import urlencode
 
-from femo.errors import FemoError, MissingPrerequisiteError
-from femo.http import redact, scrub
-from femo.settings import ConnectorSettings, FetchSettings
+from femo.platform.errors import FemoError, MissingPrerequisiteError
+from femo.platform.settings import ConnectorSettings, FetchSettings
+from femo.sources.http import redact, scrub
 
 #: Reasons a search page is rejected (they end up in quarantine rows).
 BAD_JSON: Final = "bad_json"

@@ -1,8 +1,8 @@
 """A small generated image collection, for the demo and the tests (no download needed).
 
-``python -m femo.sample OUT`` writes ``OUT/images`` in the Kaggle FER-2013 folder layout (48x48
-grayscale JPEGs, a few 224 px colour PNGs) with one file of every kind of bad input beside them,
-``OUT/fer2013.csv`` in the original CSV layout with some malformed rows, and
+``python -m femo.ingest.sample OUT`` writes ``OUT/images`` in the Kaggle FER-2013 folder layout
+(48x48 grayscale JPEGs, a few 224 px colour PNGs) with one file of every kind of bad input
+beside them, ``OUT/fer2013.csv`` in the original CSV layout with some malformed rows, and
 ``OUT/everyday_emotions.csv`` shaped like the study "Emotions in everyday life" (21 columns,
 original spellings) with the dirt such a file has. The pictures are synthetic (drawn ellipses
 and noise); everything is deterministic for a seed.
@@ -20,7 +20,7 @@ from typing import Final
 import cv2
 import numpy as np
 
-from femo.fer_csv import SIDE
+from femo.ingest.fer_csv import SIDE
 
 #: FER-2013 folder names, in id order.
 FER_FOLDERS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -147,7 +147,8 @@ def write_fer_csv(path: Path, rows: int = 20, seed: int = 7) -> tuple[int, int]:
 
 
 #: The header of the study's CSV exactly as published, misspellings (Ofense, Embarassment)
-#: included. Written out here, not taken from femo.everyday, so tests check one against the other.
+#: included. Written out here, not taken from femo.sources.everyday, so tests check one against
+#: the other.
 EVERYDAY_HEADER: Final = (
     "id", "Hours", "Day",
     "Pride", "Love", "Hope", "Gratitude", "Joy", "Satisfaction", "Awe", "Amusement", "Alertness",
@@ -312,7 +313,7 @@ def write_sample(out: Path, per_class: int = 4) -> Sample:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m femo.sample OUT [--per-class N]``"""
+    """``python -m femo.ingest.sample OUT [--per-class N]``"""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--per-class", type=int, default=4)

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -46,13 +45,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 import requests
 
-from femo import http
-from femo.catalog import delete_keys, label_names, upsert
-from femo.connectors import BAD_JSON, Candidate, Connector, Page, PageError, PageRequest
-from femo.errors import FemoError
-from femo.images import Limits, Rejection, inspect_image, sha256_hex
-from femo.schemas import DOWNLOADS, QUARANTINE
-from femo.settings import HttpSettings, Settings, is_uri
+from femo.ingest.images import Limits, Rejection, inspect_image, sha256_hex
+from femo.platform.catalog import delete_keys, label_names, upsert
+from femo.platform.errors import FemoError
+from femo.platform.files import remove_partials, write_atomic
+from femo.platform.schemas import DOWNLOADS, QUARANTINE
+from femo.platform.settings import HttpSettings, Settings, is_uri
+from femo.sources import http
+from femo.sources.connectors import BAD_JSON, Candidate, Connector, Page, PageError, PageRequest
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -78,7 +78,6 @@ EXTENSIONS: Final[dict[str, str]] = {
     "pnm": "ppm",
 }
 JOURNAL: Final = ".journal"
-_PART: Final = ".part"
 
 
 # Pure parts --------------------------------------------------------------------------------
@@ -261,26 +260,6 @@ def quarantine_row(
     }
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a hidden temp file beside ``path`` and rename it into place, so a
-    reader never sees half a file (landed images, journal entries, the EDA report)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(f".{path.name}{_PART}")
-    with part.open("wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(part, path)
-
-
-def remove_partials(root: Path) -> int:
-    """Remove temp files a killed run left under ``root``; how many."""
-    stale = [p for p in root.rglob(f".*{_PART}") if p.is_file()] if root.is_dir() else []
-    for part in stale:
-        part.unlink(missing_ok=True)
-    return len(stale)
-
-
 def landed_file(folder: Path, image_id: str) -> Path | None:
     """The landed file of ``image_id`` in ``folder`` (any extension), if there is one."""
     if not folder.is_dir():
@@ -320,7 +299,7 @@ def journal_drop(folder: Path, image_ids: Iterable[str]) -> None:
 
 
 class Downloader:
-    """GETs through :mod:`femo.http`, one session per thread, images in a thread pool.
+    """GETs through :mod:`femo.sources.http`, one session per thread, images in a thread pool.
 
     Why threads on the driver: see the module docstring (I/O bound work, bytes bound for the
     driver's landing zone).

@@ -19,7 +19,7 @@ file ends as exactly one of:
 * ``blank``: an empty line; it holds no response, so it is counted and skipped.
 
 :func:`ingest_everyday` wires it into Spark: the CSV's numbered lines
-(:func:`femo.ingest.read_csv_lines`) go through iterator-form ``mapInPandas``; the results are
+(:func:`femo.ingest.run.read_csv_lines`) go through iterator-form ``mapInPandas``; the results are
 MERGEd on their natural keys, (source, origin, line_no) and (source, path), after dropping the
 rows the tables already hold with equal values. A re-run on the same file commits no Delta
 version; a run killed half way is completed by the next one without duplicates.
@@ -46,13 +46,13 @@ from pyspark.sql.types import (
     StructType,
 )
 
-from femo.catalog import delete_keys, label_names, merge_rows, upsert
-from femo.errors import FemoError
-from femo.fer_csv import MALFORMED_ROW
-from femo.files import Listed, entries, list_files
-from femo.images import Rejection
-from femo.ingest import read_csv_lines
-from femo.schemas import EVERYDAY_EMOTION_NAMES, EVERYDAY_EMOTIONS, QUARANTINE, TableSpec
+from femo.ingest.fer_csv import MALFORMED_ROW
+from femo.ingest.images import Rejection
+from femo.ingest.run import read_csv_lines
+from femo.platform.catalog import delete_keys, label_names, merge_rows, upsert
+from femo.platform.errors import FemoError
+from femo.platform.files import Listed, entries, list_files
+from femo.platform.schemas import EVERYDAY_EMOTION_NAMES, EVERYDAY_EMOTIONS, QUARANTINE, TableSpec
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -350,7 +350,8 @@ def clean_with(layout: Layout) -> Callable[[DataFrame], DataFrame]:
 def name_rows(label_ids: Mapping[str, int]) -> list[tuple[str, str, str, int, int | None]]:
     """Rows of ``everyday_emotion_names`` from :data:`STUDY_EMOTIONS`: clean name, published
     name, valence, column position (1-18) and the femo emotion id the clean name is a label of
-    (``label_ids``: label name -> emotion id, as :func:`femo.catalog.label_names` gives them)."""
+    (``label_ids``: label name -> emotion id, as :func:`femo.platform.catalog.label_names` gives
+    them)."""
     return [
         (e.name, e.original, e.valence, position, label_ids.get(e.name))
         for position, e in enumerate(STUDY_EMOTIONS, 1)

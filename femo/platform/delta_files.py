@@ -49,8 +49,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
-from femo.errors import FemoError
-from femo.files import Collection
+from femo.platform.errors import FemoError
+from femo.platform.files import Collection
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, SparkSession

@@ -29,16 +29,16 @@ from urllib.parse import urljoin
 from bs4 import BeautifulSoup, Tag
 from pyspark.sql.types import StructType
 
-from femo.errors import FemoError
-from femo.http import get, session
-from femo.layout import LabelMap
-from femo.schemas import ACTION_UNITS, EMOTION_ACTION_UNITS, TableSpec
-from femo.settings import HttpSettings
+from femo.ingest.layout import LabelMap
+from femo.platform.errors import FemoError
+from femo.platform.schemas import ACTION_UNITS, EMOTION_ACTION_UNITS, TableSpec
+from femo.platform.settings import HttpSettings
+from femo.sources.http import get, session
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from femo.catalog import MergeResult
+    from femo.platform.catalog import MergeResult
 
 log = logging.getLogger(__name__)
 
@@ -469,7 +469,7 @@ def fetch_page(url: str, settings: HttpSettings) -> tuple[bytes, str]:
     """The page's bytes and the URL they came from (after redirects, redacted).
 
     Raises:
-        femo.http.FetchError: the request failed for good (after retries).
+        femo.sources.http.FetchError: the request failed for good (after retries).
         FacsPageError: the answer is not HTML.
     """
     with session(settings) as http:
@@ -499,7 +499,7 @@ def _upsert_changed(
     unchanged rows keep their stamps. Nothing changed, nothing committed."""
     from pyspark.sql import functions as F
 
-    from femo.catalog import merge_rows
+    from femo.platform.catalog import merge_rows
 
     content = rows.columns
     changed = rows.exceptAll(spark.table(f"{database}.{spec.name}").select(*content)).select(
@@ -512,7 +512,7 @@ def _upsert_changed(
 
 def _delete_missing(spark: SparkSession, spec: TableSpec, database: str, rows: DataFrame) -> int:
     """Delete the rows whose key is not in ``rows``; how many were deleted."""
-    from femo.catalog import delete_keys
+    from femo.platform.catalog import delete_keys
 
     table = spark.table(f"{database}.{spec.name}")
     gone = table.select(*spec.key).exceptAll(rows.select(*spec.key)).cache()

@@ -1,6 +1,6 @@
 """A local, Pixabay-compatible image API over a folder: for demos and air-gapped clusters.
 
-``python -m femo.mirror ROOT [--port N]`` serves ``ROOT/<emotion>/*`` the way Pixabay's API
+``python -m femo.sources.mirror ROOT [--port N]`` serves ``ROOT/<emotion>/*`` the way Pixabay's API
 answers (``GET /api/?q=<emotion> face&page=..&per_page=..`` gives ``{total, totalHits, hits}``
 with ``webformatURL`` pointing back at this server), so ``jobs/fetch_api_images.py --source
 pixabay --set fetch.connectors.pixabay.base_url=http://127.0.0.1:N`` downloads from it exactly
@@ -108,7 +108,7 @@ def make_server(root: Path, port: int = 0) -> ThreadingHTTPServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m femo.mirror ROOT [--port N]``: serve until interrupted."""
+    """``python -m femo.sources.mirror ROOT [--port N]``: serve until interrupted."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path, help="folder of <emotion>/<image> files")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free)")

@@ -3,7 +3,7 @@
 The per-record work is :func:`inspect_files_frame` / :func:`inspect_csv_frame` (pandas in,
 pandas out, no Spark), wrapped into iterator-form ``mapInPandas`` transforms. The Spark side:
 
-1. list the collection on the driver (:mod:`femo.files`), and drop every file whose
+1. list the collection on the driver (:mod:`femo.platform.files`), and drop every file whose
    fingerprint (origin, size, modification time) ``ingested_files`` already holds for the
    source: known files are skipped before anything is read;
 2. spread the new files over ``ingest.tasks_per_core`` tasks per core, each round of tasks
@@ -13,7 +13,7 @@ pandas out, no Spark), wrapped into iterator-form ``mapInPandas`` transforms. Th
    ``images`` and ``quarantine`` (a changed file's, or a killed run's: looked for only when
    a file changed or another run's marker is still there), then add the accepted rows to
    ``images`` in one pass over the files: each task writes its accepted rows into one Parquet
-   file of the table and returns the file's description (:mod:`femo.delta_files`: the image
+   file of the table and returns the file's description (:mod:`femo.platform.delta_files`: the image
    bytes never cross into the JVM), reports what it rejected, and how many rows each file
    gave, through an accumulator (:class:`Tally`); the driver commits the tasks' files to
    ``images`` in one Delta commit, then appends those rejections to ``quarantine``;
@@ -58,8 +58,11 @@ from pyspark.sql.types import (
     StructType,
 )
 
-from femo.catalog import database_markers, label_names
-from femo.delta_files import (
+from femo.ingest.fer_csv import FerRow, is_header, parse_line
+from femo.ingest.images import EMPTY_FILE, FILE_TOO_LARGE, Limits, Rejection, inspect_image
+from femo.ingest.layout import LabelMap, place, relative_path
+from femo.platform.catalog import database_markers, label_names
+from femo.platform.delta_files import (
     FileTarget,
     append_rows,
     commit_files,
@@ -67,9 +70,8 @@ from femo.delta_files import (
     read_where,
     write_part,
 )
-from femo.errors import FemoError
-from femo.fer_csv import FerRow, is_header, parse_line
-from femo.files import (
+from femo.platform.errors import FemoError
+from femo.platform.files import (
     LISTING_COLUMNS,
     Collection,
     Listed,
@@ -79,10 +81,8 @@ from femo.files import (
     list_files,
     unseen,
 )
-from femo.images import EMPTY_FILE, FILE_TOO_LARGE, Limits, Rejection, inspect_image
-from femo.layout import LabelMap, place, relative_path
-from femo.schemas import IMAGE_FACTS, IMAGES, INGESTED_FILES, QUARANTINE, TableSpec
-from femo.settings import IngestSettings
+from femo.platform.schemas import IMAGE_FACTS, IMAGES, INGESTED_FILES, QUARANTINE, TableSpec
+from femo.platform.settings import IngestSettings
 
 if TYPE_CHECKING:
     from pyspark import Accumulator
@@ -97,7 +97,7 @@ UNREADABLE: Final = "unreadable"
 QUARANTINED: Final = "quarantined"
 LAYOUTS: Final = ("folders", "fer_csv")
 
-#: A listing as Spark rows (:data:`femo.files.LISTING_COLUMNS`).
+#: A listing as Spark rows (:data:`femo.platform.files.LISTING_COLUMNS`).
 LISTING_SCHEMA: Final = StructType(
     [
         StructField("origin", StringType(), False),
@@ -208,7 +208,7 @@ def read_checked(origin: str, size: int, read: Reader, max_bytes: int) -> bytes 
 def inspect_files_frame(
     frame: pd.DataFrame, options: InspectOptions, labels: LabelMap, read: Reader
 ) -> pd.DataFrame:
-    """Read and inspect listed files (:data:`femo.files.LISTING_COLUMNS`): one result each.
+    """Read and inspect listed files (:data:`femo.platform.files.LISTING_COLUMNS`): one result each.
 
     Files judged by their listed size (empty, over ``max_file_bytes``) or by where they sit
     (no or unknown label) are never read.
@@ -387,7 +387,8 @@ def image_rows(
 @dataclass(frozen=True)
 class ImageFiles:
     """Where and as what a run's inspect tasks write the accepted images: Parquet files of
-    ``images`` (:mod:`femo.delta_files`) that the driver commits once every task is done."""
+    ``images`` (:mod:`femo.platform.delta_files`) that the driver commits once every task is
+    done."""
 
     target: FileTarget
     source: str
@@ -446,7 +447,8 @@ class FileShare:
         return len(self.sizes)
 
     def batches(self, task: int) -> Iterator[pd.DataFrame]:
-        """Task ``task``'s files (:data:`femo.files.LISTING_COLUMNS`), ``rows`` at a time."""
+        """Task ``task``'s files (:data:`femo.platform.files.LISTING_COLUMNS`), ``rows`` at a
+        time."""
         first = sum(self.sizes[:task])
         share = self.listing.iloc[first : first + self.sizes[task]]
         for start in range(0, len(share), self.rows):
@@ -526,8 +528,8 @@ def run_markers(spark: SparkSession, database: str, source: str) -> Markers:
 
 
 def finished_files(spark: SparkSession, database: str, source: str) -> pd.DataFrame:
-    """Fingerprints (:data:`femo.files.LISTING_COLUMNS`) of ``source``'s finished files, read
-    on the driver (:func:`femo.delta_files.read_where`: no Spark job)."""
+    """Fingerprints (:data:`femo.platform.files.LISTING_COLUMNS`) of ``source``'s finished files,
+    read on the driver (:func:`femo.platform.delta_files.read_where`: no Spark job)."""
     rows = read_where(
         spark,
         f"{database}.{INGESTED_FILES.name}",

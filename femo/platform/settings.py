@@ -10,6 +10,7 @@ means the same thing from whatever directory a job is started.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import os
 import sys
@@ -20,7 +21,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from femo.errors import FemoError
+from femo.platform.errors import FemoError
 
 #: Environment variables that override settings, and the dotted key each one sets.
 ENV_OVERRIDES: Mapping[str, str] = {
@@ -161,7 +162,7 @@ class FacesSettings(_Section):
 
 
 class HttpSettings(_Section):
-    """How femo talks to web APIs and pages: timeouts, retries, size cap (``femo.http``)."""
+    """How femo talks to web APIs and pages: timeouts, retries, size cap (``femo.sources.http``)."""
 
     connect_timeout_s: float = Field(5.0, gt=0, description="Seconds to open a connection.")
     read_timeout_s: float = Field(30.0, gt=0, description="Seconds to wait between bytes.")
@@ -184,7 +185,7 @@ _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
 class ConnectorSettings(_Section):
-    """One search connector of ``jobs/fetch_api_images.py`` (``femo.connectors``).
+    """One search connector of ``jobs/fetch_api_images.py`` (``femo.sources.connectors``).
 
     The API key is never a setting: ``key_env`` names the environment variable that holds it.
     """
@@ -457,11 +458,38 @@ def flatten(settings: Settings) -> dict[str, Any]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m femo.settings [--conf F] [--set k=v] [--get KEY]``: the effective settings."""
-    from femo.cli import base_parser
+#: Environment variable naming the settings file used when ``--conf`` is not given.
+CONF_ENV = "FEMO_CONF"
 
-    parser = base_parser("Print the effective settings (after file, environment and --set).")
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options that choose settings: ``--conf FILE`` and repeatable ``--set KEY=VALUE``.
+
+    Read them back with :func:`load_settings` (``args.conf``, ``args.overrides``).
+    """
+    parser.add_argument(
+        "--conf",
+        metavar="FILE",
+        default=os.environ.get(CONF_ENV) or None,
+        help=f"settings YAML (default: ${CONF_ENV}, else built-in defaults)",
+    )
+    parser.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        dest="overrides",
+        help="override one setting, e.g. --set spark.shuffle_partitions=4 (repeatable)",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m femo.platform.settings [--conf F] [--set k=v] [--get KEY]``: the effective
+    settings."""
+    parser = argparse.ArgumentParser(
+        description="Print the effective settings (after file, environment and --set)."
+    )
+    add_settings_arguments(parser)
     parser.add_argument("--get", metavar="KEY", help="print only this dotted key's value")
     args = parser.parse_args(argv)
     try:

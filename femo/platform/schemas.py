@@ -1,9 +1,9 @@
 """Table schemas: the one place columns are defined.
 
-Each table is a :class:`TableSpec` constant. :func:`femo.catalog.ensure_table` creates the Delta
-table from it (``DeltaTable.createIfNotExists(...).addColumns(schema)``) and adds columns that a
-newer spec introduced: schema evolution is additive and explicit. Column comments live in the
-field metadata, so ``DESCRIBE TABLE`` shows analysts what each column means.
+Each table is a :class:`TableSpec` constant. :func:`femo.platform.catalog.ensure_table` creates
+the Delta table from it (``DeltaTable.createIfNotExists(...).addColumns(schema)``) and adds
+columns that a newer spec introduced: schema evolution is additive and explicit. Column
+comments live in the field metadata, so ``DESCRIBE TABLE`` shows analysts what each column means.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class TableSpec:
     partition_by: tuple[str, ...] = ()
     properties: dict[str, str] = field(default_factory=dict)
     #: Columns that point at another table's key, as ``column -> "table.column"``; the ERD
-    #: (``python -m femo.erd``) draws its relations from these.
+    #: (``python -m femo.analytics.erd``) draws its relations from these.
     references: dict[str, str] = field(default_factory=dict)
 
     def merge_condition(self, target: str = "t", source: str = "s") -> str:
@@ -333,7 +333,7 @@ EVERYDAY_EMOTION_NAMES = TableSpec(
     name="everyday_emotion_names",
     comment=(
         "The 18 emotions of the everyday-emotions CSV: published column name, clean name, "
-        "valence; written from femo.everyday.STUDY_EMOTIONS."
+        "valence; written from femo.sources.everyday.STUDY_EMOTIONS."
     ),
     key=("emotion",),
     references={"emotion_id": "emotions.emotion_id"},

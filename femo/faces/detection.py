@@ -1,4 +1,4 @@
-"""Faces for the images in ``femo.images``: the Spark side of :mod:`femo.faces`.
+"""Faces for the images in ``femo.images``: the Spark side of :mod:`femo.faces.cascade`.
 
 Images are taken once per distinct content and policy, skipped when ``faces`` already has rows
 for them under the current detector version, and inspected in iterator-form ``mapInPandas``
@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, Final
 import pandas as pd
 from pyspark.sql import functions as F
 
-from femo.catalog import upsert
-from femo.faces import CropParams, DetectorParams, find_faces, load_cascade
-from femo.schemas import FACES, IMAGES
-from femo.settings import FacesSettings
+from femo.faces.cascade import CropParams, DetectorParams, find_faces, load_cascade
+from femo.platform.catalog import upsert
+from femo.platform.schemas import FACES, IMAGES
+from femo.platform.settings import FacesSettings
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession

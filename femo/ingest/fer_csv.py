@@ -9,8 +9,8 @@ from typing import Final
 import cv2
 import numpy as np
 
-from femo.images import Rejection
-from femo.layout import USAGE_SPLITS
+from femo.ingest.images import Rejection
+from femo.ingest.layout import USAGE_SPLITS
 
 SIDE: Final = 48
 HEADER: Final = ("emotion", "pixels", "usage")

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 
-from femo.settings import Settings, load_settings
+from femo.platform.settings import CONF_ENV, Settings, add_settings_arguments, load_settings
 
-#: Environment variable naming the settings file used when ``--conf`` is not given.
-CONF_ENV = "FEMO_CONF"
+__all__ = ["CONF_ENV", "base_parser", "settings_from_args"]
 
 
 def base_parser(
@@ -21,20 +19,7 @@ def base_parser(
         add_help=add_help,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--conf",
-        metavar="FILE",
-        default=os.environ.get(CONF_ENV) or None,
-        help=f"settings YAML (default: ${CONF_ENV}, else built-in defaults)",
-    )
-    parser.add_argument(
-        "--set",
-        metavar="KEY=VALUE",
-        action="append",
-        default=[],
-        dest="overrides",
-        help="override one setting, e.g. --set spark.shuffle_partitions=4 (repeatable)",
-    )
+    add_settings_arguments(parser)
     return parser
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from femo.images import Rejection
+from femo.ingest.images import Rejection
 
 #: How the split of a file is found.
 SPLIT_FROM: Final = ("path", "usage", "none")

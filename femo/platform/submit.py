@@ -1,9 +1,10 @@
 """Helper behind ``spark-submit.sh``: turn a job's settings into ``spark-submit`` arguments.
 
-``python -m femo.submit --zip OUT.zip [--log4j FILE] -- JOB_ARGS...`` reads the job's
+``python -m femo.platform.submit --zip OUT.zip [--log4j FILE] -- JOB_ARGS...`` reads the job's
 ``--conf``/``--set`` from ``JOB_ARGS`` exactly as the job will, builds the zip of ``femo`` and
 ``sql`` that is shipped with ``--py-files``, and prints the arguments NUL-separated, so that the
-command line and the session builder agree on every property (:func:`femo.session.spark_conf`).
+command line and the session builder agree on every property
+(:func:`femo.platform.session.spark_conf`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from femo.cli import base_parser, settings_from_args
-from femo.errors import FemoError
-from femo.session import driver_java_options, spark_conf
-from femo.settings import Settings
-from femo.sql import sql_root
+from femo.platform.cli import base_parser, settings_from_args
+from femo.platform.errors import FemoError
+from femo.platform.session import driver_java_options, spark_conf
+from femo.platform.settings import Settings
+from femo.platform.sql import sql_root
 
 #: Properties that have their own spark-submit option (and must be given there to take effect
 #: for a driver JVM that spark-submit starts).
@@ -60,7 +61,7 @@ def build_zip(target: Path) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point for ``spark-submit.sh``."""
-    outer = argparse.ArgumentParser(prog="python -m femo.submit")
+    outer = argparse.ArgumentParser(prog="python -m femo.platform.submit")
     outer.add_argument("--zip", type=Path, required=True, help="where to write femo.zip")
     outer.add_argument("--log4j", help="log4j2.properties for the driver")
     outer.add_argument("job_args", nargs=argparse.REMAINDER)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
-from femo.errors import SqlFileError
+from femo.platform.errors import SqlFileError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

@@ -3,8 +3,9 @@
 :func:`spark_conf` turns settings into Spark properties (pure, testable without a JVM);
 :func:`configure_builder` only decorates a ``SparkSession.Builder`` with them, the way delta-io's
 ``configure_spark_with_delta_pip`` does; :func:`build_session` starts or returns the session.
-``spark-submit.sh`` passes the same properties on the command line (see :mod:`femo.submit`), so a
-job behaves the same whether Python or ``spark-submit`` starts the JVM.
+``spark-submit.sh`` passes the same properties on the command line (see
+:mod:`femo.platform.submit`), so a job behaves the same whether Python or ``spark-submit``
+starts the JVM.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from femo.errors import MissingPrerequisiteError
-from femo.settings import Settings, is_uri
+from femo.platform.errors import MissingPrerequisiteError
+from femo.platform.home import claim_home
+from femo.platform.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -133,12 +135,8 @@ def build_session(settings: Settings) -> SparkSession:
                 f"cannot switch to {wanted} (stop it first)"
             )
         return active
-    if settings.catalog.metastore_uri is None and not is_uri(settings.metastore_dir):
-        from femo.sql_server import check_metastore_free
-
-        # Embedded Derby admits one JVM: say so now rather than fail in Derby's stack traces.
-        check_metastore_free(settings)
-        Path(settings.metastore_dir).mkdir(parents=True, exist_ok=True)
+    # Embedded Derby admits one JVM: say so now rather than fail in Derby's stack traces.
+    claim_home(settings)
     if not under_spark_submit():
         # A Python-started SparkContext takes its workers' interpreter from PYSPARK_PYTHON, not
         # from spark.pyspark.python (spark-submit translates that one itself).

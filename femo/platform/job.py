@@ -14,10 +14,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar, TextIO
 
-from femo.cli import base_parser, settings_from_args
-from femo.errors import FemoError
-from femo.session import build_session
-from femo.settings import Settings
+from femo.platform.cli import base_parser, settings_from_args
+from femo.platform.errors import FemoError
+from femo.platform.session import build_session
+from femo.platform.settings import Settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

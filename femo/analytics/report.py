@@ -20,9 +20,9 @@ import pandas as pd
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
 
-from femo.errors import SqlFileError
-from femo.job import one_line
-from femo.sql import describe, read_sql, run_sql
+from femo.platform.errors import SqlFileError
+from femo.platform.job import one_line
+from femo.platform.sql import describe, read_sql, run_sql
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
