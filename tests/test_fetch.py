@@ -20,7 +20,6 @@ from urllib.parse import urlencode
 
 import pytest
 
-from femo import fetch as fetch_module
 from femo.ingest.images import Limits, Rejection
 from femo.platform.errors import FemoError
 from femo.platform.files import remove_partials, write_atomic
@@ -31,6 +30,7 @@ from femo.platform.settings import (
     Settings,
     load_settings,
 )
+from femo.sources import fetch as fetch_module
 from femo.sources.connectors import (
     BAD_JSON,
     REGISTRY,

@@ -4,9 +4,14 @@ and no module imports itself back through a cycle (README, "Where things live").
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
+
+from femo.platform.submit import build_zip
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "femo"
@@ -99,3 +104,30 @@ def test_no_import_cycles() -> None:
         if module not in state:
             visit(module, [module])
     assert not cycles, " ; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_executor_zip_holds_the_whole_package(tmp_path: Path) -> None:
+    # What --py-files ships: femo/ with every subpackage and sql/, importable from the zip alone
+    # (a zip rooted one folder too deep once shipped femo/platform/ as a top-level `platform`,
+    # shadowing the standard library's module in every job).
+    target = build_zip(tmp_path / "femo.zip")
+    names = set(zipfile.ZipFile(target).namelist())
+    expected = {p.relative_to(ROOT).as_posix() for p in PACKAGE.rglob("*.py")}
+    assert expected <= names
+    assert "sql/insights/nth_image.sql" in names
+    assert not {n for n in names if not n.startswith(("femo/", "sql/"))}
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import platform; platform.system(); "
+        "import femo.platform.session, femo.sources.fetch, femo.faces.detection; "
+        "print(femo.__file__)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(target)],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith(str(target))

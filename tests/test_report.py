@@ -173,3 +173,34 @@ def test_seed_questions_answer_for_the_generated_collection(
     assert insight(spark, "nth_image", n=10**6).empty
     per_emotion = insight(spark, "images_per_emotion")
     assert list(per_emotion["emotion_id"]) == list(range(8))  # contempt listed, maybe with 0
+    assert (
+        per_emotion["images"].sum()
+        == spark.sql(
+            "SELECT count(*) FROM all_images a JOIN emotions e ON a.label_id = e.emotion_id"
+        ).first()[0]
+    )
+    total = per_emotion["images"].sum()
+    assert per_emotion["share"].tolist() == [round(n / total, 4) for n in per_emotion["images"]]
+
+
+def test_nth_image_numbers_every_source_in_one_order(
+    spark: SparkSession, catalog: Settings, report: object, tmp_path: Path
+) -> None:
+    # Numbered per source and offset by the sources before it: the same as one global order.
+    write_images(tmp_path, per_class=1)
+    parser = argparse.ArgumentParser()
+    IngestImages.add_arguments(parser)
+    args = parser.parse_args(["--source", "report_second", "--path", str(tmp_path)])
+    assert IngestImages(catalog, spark, out=io.StringIO()).run(args) == 0
+    ordered = (
+        spark.table("all_images")
+        .select("source", "path")
+        .toPandas()
+        .sort_values(["source", "path"], kind="stable")
+        .reset_index(drop=True)
+    )
+    assert ordered["source"].nunique() >= 2  # the offsets are exercised
+    for n in sorted({1, len(ordered) // 2, len(ordered) - 1, len(ordered)}):
+        row = insight(spark, "nth_image", n=n)
+        assert list(row["position"]) == [n]
+        assert (row["source"].iloc[0], row["path"].iloc[0]) == tuple(ordered.iloc[n - 1])

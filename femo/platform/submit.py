@@ -46,7 +46,7 @@ def submit_args(settings: Settings, log4j_conf: str | None = None) -> list[str]:
 
 def build_zip(target: Path) -> Path:
     """Zip the ``femo`` package and the ``sql`` folder (sources only) into ``target``."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # femo/, this module being femo/platform/submit.py
     sql = Path(str(sql_root()))
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".tmp", delete=False) as handle:
