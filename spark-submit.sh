@@ -56,11 +56,17 @@ export SPARK_HOME
 
 zip="$ROOT/build/femo.zip"
 derived_file="$(mktemp)"
-trap 'rm -f "$derived_file"' EXIT
-# The job's own settings, turned into spark-submit options (NUL-separated); also builds the zip.
+env_file="$(mktemp)"
+trap 'rm -f "$derived_file" "$env_file"' EXIT
+# The job's own settings, turned into spark-submit options (NUL-separated) and the driver's
+# environment (NAME=VALUE lines, e.g. SPARK_LOCAL_IP); also builds the zip.
 PYTHONPATH="$ROOT" "$PY" -m femo.platform.submit --zip "$zip" --log4j "$ROOT/conf/log4j2.properties" \
-  -- "$@" > "$derived_file"
+  --env "$env_file" -- "$@" > "$derived_file"
 mapfile -d '' derived < "$derived_file"
+# A variable already set in the environment wins over the settings.
+while IFS='=' read -r name value; do
+  [[ -n "${!name:-}" ]] || export "$name=$value"
+done < "$env_file"
 
 # Not exec: the EXIT trap must still remove the temp file.
 "$SPARK_HOME/bin/spark-submit" "${derived[@]}" --py-files "$zip" "${submit_opts[@]}" "$job" "$@"

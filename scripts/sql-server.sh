@@ -37,7 +37,7 @@ fi
 export FEMO_CONF="${FEMO_CONF:-$ROOT/conf/local.yaml}"
 femo() { PYTHONPATH="$ROOT" "$PY" -m femo.analytics.sql_server "$@"; }
 
-# pid_file, log_file, host, port, url, metastore (shell-quoted by femo.analytics.sql_server)
+# pid_file, log_file, host, port, url, metastore, local_ip (shell-quoted by femo.analytics.sql_server)
 assignments="$(femo paths "$@")"
 eval "$assignments"
 
@@ -115,6 +115,7 @@ case "$command" in
     SPARK_HOME="${SPARK_HOME:-$("$PY" -c 'import importlib.util as u; print(u.find_spec("pyspark").submodule_search_locations[0])')}"
     export SPARK_HOME
     export PYSPARK_PYTHON="${PYSPARK_PYTHON:-$PY}"
+    if [[ -n "$local_ip" ]]; then export SPARK_LOCAL_IP="${SPARK_LOCAL_IP:-$local_ip}"; fi
     args_file="$(mktemp)"
     trap 'rm -f "$args_file"' EXIT
     femo args --log4j "$ROOT/conf/log4j2.properties" "$@" > "$args_file"

@@ -8,7 +8,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from femo.platform.errors import MissingPrerequisiteError
-from femo.platform.session import build_session, find_jars, spark_conf
+from femo.platform.session import build_session, find_jars, spark_conf, spark_environment
 from femo.platform.settings import Settings, load_settings
 
 from .conftest import make_settings
@@ -89,3 +89,32 @@ def test_build_session_returns_the_running_one(spark: SparkSession, settings: Se
 def test_build_session_refuses_another_warehouse(spark: SparkSession, tmp_path: Path) -> None:
     with pytest.raises(MissingPrerequisiteError, match="already running"):
         build_session(make_settings(tmp_path))
+
+
+def test_local_ip_binds_and_advertises_the_driver(tmp_path: Path) -> None:
+    local = make_settings(tmp_path)  # conf/local.yaml: 127.0.0.1
+    conf = spark_conf(local)
+    assert conf["spark.driver.host"] == conf["spark.driver.bindAddress"] == "127.0.0.1"
+    assert spark_environment(local) == {"SPARK_LOCAL_IP": "127.0.0.1"}
+    cluster = make_settings(tmp_path, "spark.local_ip=null")
+    assert "spark.driver.host" not in spark_conf(cluster)
+    assert spark_environment(cluster) == {}
+
+
+def test_submit_helper_writes_the_driver_environment(tmp_path: Path) -> None:
+    from femo.platform.submit import main
+
+    env = tmp_path / "env"
+    code = main(
+        [
+            "--zip",
+            str(tmp_path / "femo.zip"),
+            "--env",
+            str(env),
+            "--",
+            "--set",
+            "spark.local_ip=10.1.2.3",
+        ]
+    )
+    assert code == 0
+    assert env.read_text(encoding="utf-8") == "SPARK_LOCAL_IP=10.1.2.3\n"

@@ -26,7 +26,9 @@ from pathlib import Path
 
 from femo.platform.errors import FemoError
 from femo.platform.home import THRIFT_SERVER_CLASS, pid_file
+from femo.platform.session import spark_conf, spark_environment
 from femo.platform.settings import Settings, is_uri
+from femo.platform.submit import submit_args
 
 #: spark-submit's primary resource for a class already on Spark's classpath.
 INTERNAL_RESOURCE = "spark-internal"
@@ -56,9 +58,6 @@ def server_args(settings: Settings, log4j_conf: str | None = None) -> list[str]:
       ``ClassNotFoundException: ...DeltaCatalog`` without it;
     - ``--class`` HiveThriftServer2 with the bind host and port as ``--hiveconf`` pairs.
     """
-    from femo.platform.session import spark_conf
-    from femo.platform.submit import submit_args
-
     conf = spark_conf(settings)
     args = submit_args(settings, log4j_conf)
     class_path = [p for p in conf.get("spark.jars", "").split(",") if p]
@@ -90,6 +89,7 @@ def shell_assignments(settings: Settings) -> str:
         "port": str(settings.sql_server.port),
         "url": jdbc_url(settings),
         "metastore": settings.catalog.metastore_uri or f"derby:{settings.metastore_dir}",
+        "local_ip": spark_environment(settings).get("SPARK_LOCAL_IP", ""),
     }
     return "".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items())
 

@@ -65,6 +65,13 @@ def driver_java_options(settings: Settings, log4j_conf: str | None = None) -> st
     return " ".join(options)
 
 
+def spark_environment(settings: Settings) -> dict[str, str]:
+    """Environment variables the driver's JVM needs from ``settings`` (a value already in the
+    environment wins): ``SPARK_LOCAL_IP`` from ``spark.local_ip``, so that Spark neither looks
+    the host name up nor warns that it resolves to a loopback address."""
+    return {"SPARK_LOCAL_IP": settings.spark.local_ip} if settings.spark.local_ip else {}
+
+
 def spark_conf(settings: Settings) -> dict[str, str]:
     """Every Spark property femo sets, as strings. Pure: no JVM, no files touched but the jars.
 
@@ -87,6 +94,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # Delta: keep MERGE/UPDATE results deterministic and logs free of retention warnings.
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
     }
+    if settings.spark.local_ip:
+        conf["spark.driver.host"] = conf["spark.driver.bindAddress"] = settings.spark.local_ip
     if settings.catalog.metastore_uri:
         conf["spark.hadoop.hive.metastore.uris"] = settings.catalog.metastore_uri
     else:
@@ -138,6 +147,8 @@ def build_session(settings: Settings) -> SparkSession:
     # Embedded Derby admits one JVM: say so now rather than fail in Derby's stack traces.
     claim_home(settings)
     if not under_spark_submit():
+        for name, value in spark_environment(settings).items():
+            os.environ.setdefault(name, value)
         # A Python-started SparkContext takes its workers' interpreter from PYSPARK_PYTHON, not
         # from spark.pyspark.python (spark-submit translates that one itself).
         os.environ.setdefault("PYSPARK_PYTHON", settings.spark.python or sys.executable)

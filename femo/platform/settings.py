@@ -67,6 +67,13 @@ class SparkSettings(_Section):
         256, ge=1, description="Rows per Arrow batch in pandas UDFs; small for image rows."
     )
     driver_memory: str = "2g"
+    local_ip: str | None = Field(
+        None,
+        description=(
+            "Address the driver binds to and advertises (spark.driver.host, "
+            "spark.driver.bindAddress, SPARK_LOCAL_IP); null: Spark picks the host's address."
+        ),
+    )
     show_progress: bool = True
     log_level: str = Field("WARN", pattern="^(ALL|DEBUG|INFO|WARN|ERROR|FATAL|OFF)$")
     python: str | None = Field(

@@ -1,10 +1,11 @@
 """Helper behind ``spark-submit.sh``: turn a job's settings into ``spark-submit`` arguments.
 
-``python -m femo.platform.submit --zip OUT.zip [--log4j FILE] -- JOB_ARGS...`` reads the job's
-``--conf``/``--set`` from ``JOB_ARGS`` exactly as the job will, builds the zip of ``femo`` and
-``sql`` that is shipped with ``--py-files``, and prints the arguments NUL-separated, so that the
-command line and the session builder agree on every property
-(:func:`femo.platform.session.spark_conf`).
+``python -m femo.platform.submit --zip OUT.zip [--log4j FILE] [--env FILE] -- JOB_ARGS...``
+reads the job's ``--conf``/``--set`` from ``JOB_ARGS`` exactly as the job will, builds the zip
+of ``femo`` and ``sql`` that is shipped with ``--py-files``, prints the arguments NUL-separated,
+so that the command line and the session builder agree on every property
+(:func:`femo.platform.session.spark_conf`), and writes the driver's environment
+(:func:`femo.platform.session.spark_environment`) to the ``--env`` file.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from femo.platform.cli import base_parser, settings_from_args
 from femo.platform.errors import FemoError
-from femo.platform.session import driver_java_options, spark_conf
+from femo.platform.session import driver_java_options, spark_conf, spark_environment
 from femo.platform.settings import Settings
 from femo.platform.sql import sql_root
 
@@ -46,7 +47,7 @@ def submit_args(settings: Settings, log4j_conf: str | None = None) -> list[str]:
 
 def build_zip(target: Path) -> Path:
     """Zip the ``femo`` package and the ``sql`` folder (sources only) into ``target``."""
-    package = Path(__file__).resolve().parents[1]  # femo/, this module being femo/platform/submit.py
+    package = Path(__file__).resolve().parents[1]  # femo/: this module is femo/platform/submit.py
     sql = Path(str(sql_root()))
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".tmp", delete=False) as handle:
@@ -64,6 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     outer = argparse.ArgumentParser(prog="python -m femo.platform.submit")
     outer.add_argument("--zip", type=Path, required=True, help="where to write femo.zip")
     outer.add_argument("--log4j", help="log4j2.properties for the driver")
+    outer.add_argument(
+        "--env", type=Path, help="where to write NAME=VALUE lines for the driver's environment"
+    )
     outer.add_argument("job_args", nargs=argparse.REMAINDER)
     opts = outer.parse_args(argv)
     job_args = opts.job_args[1:] if opts.job_args[:1] == ["--"] else opts.job_args
@@ -75,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     build_zip(opts.zip)
+    if opts.env is not None:
+        lines = (f"{name}={value}\n" for name, value in spark_environment(settings).items())
+        opts.env.write_text("".join(lines), encoding="utf-8")
     sys.stdout.write("\0".join(args))
     return 0
 

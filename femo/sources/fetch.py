@@ -160,7 +160,7 @@ def judge(
 ) -> Accepted | Rejection:
     """Whether a downloaded answer is an image: its Content-Type must not say otherwise
     (``wrong_content_type``), and the bytes must sniff and decode as a whole image (the reasons
-    of :func:`femo.images.inspect_image`: not_an_image, truncated, undecodable, ...)."""
+    of :func:`femo.ingest.images.inspect_image`: not_an_image, truncated, undecodable, ...)."""
     if content_type not in NEUTRAL_TYPES and not content_type.startswith("image/"):
         return Rejection(
             WRONG_CONTENT_TYPE,
