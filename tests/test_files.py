@@ -27,7 +27,7 @@ from femo.ingest.run import (
 )
 from femo.ingest.sample import encode, face_like
 from femo.platform.errors import FemoError
-from femo.platform.files import Collection, canonical, list_files, unseen
+from femo.platform.files import Collection, LinkError, canonical, list_files, unseen
 
 MTIME_NS = 1_700_000_000_123_456_789  # milliseconds are floored, as Hadoop reports them
 
@@ -264,3 +264,41 @@ def test_tally_counts_batches_and_merges_by_key(tmp_path: Path) -> None:
     rejected = driver.rejected_frame()
     assert sorted(rejected["reason"]) == ["not_an_image", "unknown_label"]
     assert rejected["content"].isna().all() and (rejected["status"] == QUARANTINED).all()
+
+
+def test_listing_follows_links_and_lists_broken_ones_and_loops_once(tmp_path: Path) -> None:
+    root, outside = tmp_path / "c", tmp_path / "outside"
+    (root / "train" / "happy").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "o.jpg").write_bytes(b"outside")
+    (root / "train" / "happy" / "r.jpg").write_bytes(b"real")
+    (root / "train" / "happy" / "l.jpg").symlink_to(outside / "o.jpg")
+    (root / "train" / "happy" / "b.jpg").symlink_to(outside / "gone.jpg")
+    (root / "train" / "happy" / "self.jpg").symlink_to(root / "train" / "happy" / "self.jpg")
+    (root / "train" / "happy" / "up").symlink_to(root)  # back to the root: a loop
+    (root / "train" / "sad").symlink_to(outside)
+    collection = Collection.open(str(root))
+    listing = collection.listing()
+    names = [o.removeprefix(collection.root + "/") for o in listing["origin"]]
+    assert names == [
+        "train/happy/b.jpg",
+        "train/happy/l.jpg",
+        "train/happy/r.jpg",
+        "train/happy/self.jpg",
+        "train/happy/up",
+        "train/sad/o.jpg",
+    ]
+    read = dict(zip(names, listing["origin_size"], strict=True))
+    assert collection.read(
+        f"{collection.root}/train/happy/l.jpg", read["train/happy/l.jpg"], 99
+    ) == (b"outside")
+    reasons = {}
+    for name in ("train/happy/b.jpg", "train/happy/self.jpg", "train/happy/up"):
+        with pytest.raises(LinkError) as failed:
+            collection.read(f"{collection.root}/{name}", read[name], 99)
+        reasons[name] = failed.value.reason
+    assert reasons == {
+        "train/happy/b.jpg": "broken_link",
+        "train/happy/self.jpg": "symlink_loop",
+        "train/happy/up": "symlink_loop",
+    }

@@ -14,7 +14,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from femo.ingest.run import run_markers
-from femo.ingest.sample import Sample, encode, face_like, write_sample
+from femo.ingest.sample import Sample, encode, face_like, write_images, write_sample
 from femo.platform.settings import Settings
 from jobs.ingest_images import IngestImages
 
@@ -343,3 +343,45 @@ def test_bad_source_name_is_refused(spark: SparkSession, catalog: Settings, samp
 
     with pytest.raises(FemoError, match="source name 'Bad Name' must match"):
         ingest(spark, catalog, "--source", "Bad Name", "--path", str(sample.images))
+
+
+def test_symbolic_links_are_followed_and_broken_ones_quarantined(
+    spark: SparkSession, catalog: Settings, tmp_path: Path
+) -> None:
+    # A split laid out with links (a common way to share files between splits): links to files
+    # and folders are ingested as what they point at; a broken link, a link to itself and a link
+    # to a folder above it are quarantined with their reason; nothing vanishes, nothing loops.
+    root, store = tmp_path / "collection", tmp_path / "store"
+    good, bad = write_images(root, per_class=2)
+    store.mkdir()
+    happy = root / "train" / "happy"
+    moved = sorted(happy.glob("train_happy_*.jpg"))
+    for i, path in enumerate(moved):
+        target = store / f"{i}.jpg"
+        path.rename(target)
+        path.symlink_to(target)  # a link to a file outside the collection
+    (root / "test" / "happy").rename(store / "test_happy")
+    (root / "test" / "happy").symlink_to(store / "test_happy")  # a label folder that is a link
+    (happy / "broken.jpg").symlink_to(store / "gone.jpg")
+    (happy / "self.jpg").symlink_to(happy / "self.jpg")
+    (happy / "up").symlink_to(root / "train")  # a folder above it: a loop
+    code, line = ingest(spark, catalog, "--source", "links", "--path", str(root))
+    assert code == 0, line
+    images = {
+        r.path.split("/collection/", 1)[1]
+        for r in rows(spark, "SELECT path FROM femo.images WHERE source = 'links'")
+    }
+    quarantined = {
+        r.origin.rsplit("/", 1)[-1]: r.reason
+        for r in rows(spark, "SELECT origin, reason FROM femo.quarantine WHERE source = 'links'")
+    }
+    # Every file found (links included) is an image or a quarantine row: none is hidden here.
+    assert len(images) + len(quarantined) == good + len(bad) + 3
+    assert {k: v for k, v in quarantined.items() if k in ("broken.jpg", "self.jpg", "up")} == {
+        "broken.jpg": "broken_link",
+        "self.jpg": "symlink_loop",
+        "up": "symlink_loop",
+    }
+    assert moved and {f"train/happy/{p.name}" for p in moved} <= images
+    linked = {f"test/happy/{p.name}" for p in (store / "test_happy").iterdir()}
+    assert linked and linked <= images

@@ -74,6 +74,7 @@ from femo.platform.errors import FemoError
 from femo.platform.files import (
     LISTING_COLUMNS,
     Collection,
+    LinkError,
     Listed,
     Markers,
     canonical,
@@ -200,6 +201,8 @@ def read_checked(origin: str, size: int, read: Reader, max_bytes: int) -> bytes 
     now, whatever the listing said)."""
     try:
         data = read(origin, size)
+    except LinkError as err:
+        return Rejection(err.reason, str(err))
     except OSError as err:
         return Rejection(UNREADABLE, f"cannot read: {err}")
     return size_rejection(len(data), max_bytes) or data

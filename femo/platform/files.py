@@ -14,7 +14,9 @@ in milliseconds, the precision Hadoop reports, so rows written by earlier versio
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +107,11 @@ class Collection:
         """The origin URI of a filesystem ``path`` under the root."""
         return self.root + path[len(self.fs_root) :]
 
+    @property
+    def local(self) -> bool:
+        """Whether the collection is on the local filesystem (where symbolic links exist)."""
+        return isinstance(self.fs, pafs.LocalFileSystem)
+
     def read(self, origin: str, expected: int, max_bytes: int) -> bytes:
         """The bytes of ``origin``, listed with ``expected`` bytes; never more than
         ``max_bytes + 1`` of them (a caller seeing more than ``max_bytes`` knows the file is
@@ -115,10 +122,16 @@ class Collection:
             OSError: the file cannot be opened or read.
         """
         wanted = min(expected, max_bytes) + 1  # sized reads: no buffer of max_bytes per file
-        with self.fs.open_input_stream(self.path_of(origin)) as stream:
-            data: bytes = stream.read(wanted)
-            if len(data) == wanted and wanted <= max_bytes:
-                data += stream.read(max_bytes + 1 - wanted)
+        path = self.path_of(origin)
+        try:
+            with self.fs.open_input_stream(path) as stream:
+                data: bytes = stream.read(wanted)
+                if len(data) == wanted and wanted <= max_bytes:
+                    data += stream.read(max_bytes + 1 - wanted)
+        except OSError as err:
+            if self.local:
+                link_error(path, err)
+            raise
         return data
 
     def listing(self) -> pd.DataFrame:
@@ -133,6 +146,8 @@ class Collection:
             raise FemoError(f"{self.root}: no such file or folder")
         if top.type == pafs.FileType.File:
             infos = [top]
+        elif self.local:
+            return self._local_listing()
         else:
             infos = []
             folders = [self.fs_root]
@@ -149,17 +164,106 @@ class Collection:
                         folders.append(info.path)
                     elif info.type == pafs.FileType.File:
                         infos.append(info)
-        frame = pd.DataFrame(
-            {
-                "origin": [self.origin_of(i.path) for i in infos],
-                "origin_size": pd.array([i.size for i in infos], dtype="int64"),
-                "origin_modified_ms": pd.array(
-                    [(i.mtime_ns or 0) // 1_000_000 for i in infos], dtype="int64"
-                ),
-            },
-            columns=list(LISTING_COLUMNS),
+        return _listing_frame(
+            [self.origin_of(i.path) for i in infos],
+            [i.size for i in infos],
+            [i.mtime_ns or 0 for i in infos],
         )
-        return frame.sort_values("origin", ignore_index=True)
+
+    def _local_listing(self) -> pd.DataFrame:
+        """:meth:`listing` of a local folder, following symbolic links.
+
+        pyarrow's local listing follows links but leaves out broken ones and loops without a
+        word, and descends into a link to a folder above it until paths grow too long. Here a
+        link to a file is listed as that file; a link to a folder is walked unless the folder is
+        one of its own ancestors (a loop); a broken link and a loop are listed with the link's
+        own size and time, so that reading them fails with :class:`LinkError` and they reach
+        quarantine with the reason. Sockets, pipes and devices are not files and are left out.
+        """
+        rows: list[tuple[str, int, int]] = []
+        root_stat = os.stat(self.fs_root)
+        folders: list[tuple[str, frozenset[tuple[int, int]]]] = [
+            (self.fs_root, frozenset({(root_stat.st_dev, root_stat.st_ino)}))
+        ]
+        while folders:
+            folder, ancestors = folders.pop()
+            try:
+                children = list(os.scandir(folder))
+            except OSError as err:
+                raise FemoError(f"{self.origin_of(folder)}: cannot list: {err}") from err
+            for child in children:
+                if is_hidden(child.name):
+                    continue
+                try:
+                    info = child.stat()  # follows links
+                except OSError:  # a broken link, or links that loop among themselves
+                    info = child.stat(follow_symlinks=False)
+                    rows.append((child.path, info.st_size, info.st_mtime_ns))
+                    continue
+                if stat.S_ISDIR(info.st_mode):
+                    key = (info.st_dev, info.st_ino)
+                    if key in ancestors:  # a link back to a folder above it
+                        link = child.stat(follow_symlinks=False)
+                        rows.append((child.path, link.st_size, link.st_mtime_ns))
+                    else:
+                        folders.append((child.path, ancestors | {key}))
+                elif stat.S_ISREG(info.st_mode):
+                    rows.append((child.path, info.st_size, info.st_mtime_ns))
+        return _listing_frame(
+            [self.origin_of(p) for p, _, _ in rows],
+            [size for _, size, _ in rows],
+            [mtime for _, _, mtime in rows],
+        )
+
+
+class LinkError(OSError):
+    """A listed symbolic link that cannot be read as a file: ``reason`` is ``broken_link`` or
+    ``symlink_loop``."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+#: Quarantine reasons of :class:`LinkError`.
+BROKEN_LINK: Final = "broken_link"
+SYMLINK_LOOP: Final = "symlink_loop"
+
+
+def link_error(path: str, err: OSError) -> None:
+    """Raise :class:`LinkError` when ``path``, which failed to open with ``err``, is a symbolic
+    link that is broken or loops; return when it is not a link (the caller re-raises ``err``)."""
+    if not os.path.islink(path):
+        return
+    target = os.readlink(path)
+    try:
+        looped = os.path.isdir(path)  # listed as a file only when the folder is an ancestor
+    except OSError:
+        looped = False
+    if not looped and not os.path.exists(path):
+        try:
+            os.stat(path)
+        except OSError as cause:
+            looped = cause.errno == errno.ELOOP
+            if not looped:
+                raise LinkError(
+                    BROKEN_LINK, f"symbolic link to {target}, which does not exist"
+                ) from err
+    if looped:
+        raise LinkError(SYMLINK_LOOP, f"symbolic link to {target} loops back on itself") from err
+
+
+def _listing_frame(origins: list[str], sizes: list[int], mtimes_ns: list[int]) -> pd.DataFrame:
+    """A listing frame (:data:`LISTING_COLUMNS`) sorted by origin; times in milliseconds."""
+    frame = pd.DataFrame(
+        {
+            "origin": origins,
+            "origin_size": pd.array(sizes, dtype="int64"),
+            "origin_modified_ms": pd.array([t // 1_000_000 for t in mtimes_ns], dtype="int64"),
+        },
+        columns=list(LISTING_COLUMNS),
+    )
+    return frame.sort_values("origin", ignore_index=True)
 
 
 class Listed(NamedTuple):
