@@ -33,6 +33,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
@@ -424,19 +425,28 @@ def _sync(
     """
     stored = spark.table(f"{database}.{spec.name}").where(scope).select(*rows.columns)
     keys = list(spec.key)
+    stored_keys = stored.select(*keys).distinct().withColumn("_known", F.lit(True))
     plan = (
         rows.exceptAll(stored)
+        .join(stored_keys, keys, "left")
         .withColumn("_stale", F.lit(False))
         .unionByName(
             stored.select(*keys).exceptAll(rows.select(*keys)).withColumn("_stale", F.lit(True)),
             allowMissingColumns=True,
         )
+        .withColumn("_known", F.coalesce(F.col("_known"), F.lit(False)))
         .localCheckpoint()
     )
-    counts = {row["_stale"]: row["count"] for row in plan.groupBy("_stale").count().collect()}
-    written, deleted = counts.get(False, 0), counts.get(True, 0)
+    counts = {
+        (row["_stale"], row["_known"]): row["count"]
+        for row in plan.groupBy("_stale", "_known").count().collect()
+    }
+    written = counts.get((False, False), 0) + counts.get((False, True), 0)
+    deleted = counts.get((True, False), 0)
     if written:
-        stamps = {"run_id": F.lit(run_id), "ingested_at": F.current_timestamp()}
+        # One timestamp for the run, taken here: the MERGE source is the same in every scan.
+        now = datetime.now(UTC)
+        stamps = {"run_id": F.lit(run_id), "ingested_at": F.lit(now).cast("timestamp")}
         stamps["seen_at"] = stamps["ingested_at"]
         changed = plan.where(~F.col("_stale")).select(
             *[
@@ -446,7 +456,10 @@ def _sync(
                 for f in spec.schema.fields
             ]
         )
-        upsert(spark, spec, database, changed)
+        # Only new keys: insert-only, one scan of the source. A full MERGE counts its source in
+        # a join with the stored rows that Spark drops when none can match, then warns that the
+        # source had 0 rows in its first scan and N in the second.
+        upsert(spark, spec, database, changed, update=counts.get((False, True), 0) > 0)
     if deleted:
         delete_keys(spark, spec, database, plan.where(F.col("_stale")).select(*keys))
     return written, deleted
