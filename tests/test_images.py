@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import io
 
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
+from femo.faces.cascade import decode_gray
 from femo.ingest.images import ImageFacts, Limits, Rejection, inspect_image, perceptual_hash, sniff
 from femo.ingest.sample import encode, face_like
 
@@ -156,3 +159,56 @@ def test_sniff_reads_only_the_header(rng: np.random.Generator) -> None:
     data = encode(face_like(rng, 64, color=True), ".png")
     assert sniff(data) == ("png", 64, 64)
     assert sniff(data[:100]) == ("png", 64, 64)  # the header alone is enough
+
+
+def pillow_bytes(image: Image.Image, fmt: str, **options: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt, **options)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("GIF", "gif"), ("TGA", "tga"), ("PCX", "pcx")])
+def test_formats_opencv_cannot_decode_are_decoded_by_pillow(
+    rng: np.random.Generator, fmt: str, name: str
+) -> None:
+    # Web image searches return GIFs; OpenCV 4.10 decodes none of these formats.
+    bgr = face_like(rng, 64, color=True)
+    data = pillow_bytes(Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)), fmt)
+    assert cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) is None
+    got = facts(data)
+    assert (got.format, got.width, got.height, got.color_space) == (name, 64, 64, "color")
+    assert decode_gray(data) is not None and decode_gray(data).shape == (64, 64)
+
+
+def test_an_animated_gif_is_its_first_frame() -> None:
+    first = Image.new("L", (32, 24), color=20)
+    second = Image.new("L", (32, 24), color=230)
+    data = pillow_bytes(first, "GIF", save_all=True, append_images=[second], duration=100)
+    got = facts(data)
+    # A palette picture: three channels decoded, grayscale judged on the pixels.
+    assert (got.format, got.width, got.height, got.color_space) == ("gif", 32, 24, "grayscale")
+    assert got.brightness == pytest.approx(20, abs=1)
+    assert float(decode_gray(data).mean()) == pytest.approx(20, abs=1)
+
+
+def test_a_transparent_gif_keeps_its_alpha() -> None:
+    image = Image.new("P", (16, 16), color=1)
+    image.putpalette([0, 0, 0, 200, 30, 30] + [0] * 762)
+    image.paste(0, (0, 0, 8, 16))  # the left half in the transparent colour
+    data = pillow_bytes(image, "GIF", transparency=0)
+    got = facts(data)
+    assert (got.format, got.channels, got.color_space) == ("gif", 4, "color")
+
+
+def test_a_cut_gif_is_truncated(rng: np.random.Generator) -> None:
+    bgr = face_like(rng, 64, color=True)
+    data = pillow_bytes(Image.fromarray(bgr), "GIF")
+    assert rejected(data[: len(data) // 2]).reason == "truncated"
+
+
+def test_every_decoded_format_lands_under_an_extension() -> None:
+    # A downloaded image is landed as <id>.<extension of its format>.
+    from femo.ingest.images import FORMATS
+    from femo.sources.fetch import EXTENSIONS
+
+    assert set(FORMATS.values()) <= set(EXTENSIONS)

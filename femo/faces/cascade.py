@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from femo.ingest.images import first_frame
+
 DETECT: Final = "detect"
 WHOLE_IMAGE: Final = "whole_image"
 POLICIES: Final = (DETECT, WHOLE_IMAGE)
@@ -96,8 +98,17 @@ def load_cascade(name: str) -> cv2.CascadeClassifier:
 
 def decode_gray(data: bytes) -> Gray | None:
     """8-bit grayscale pixels of an image's bytes, or None when they do not decode."""
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
-    return None if pixels is None or pixels.size == 0 else np.asarray(pixels, dtype=np.uint8)
+    pixels: npt.NDArray[Any] | None = cv2.imdecode(
+        np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE
+    )
+    if pixels is None or pixels.size == 0:  # a format only Pillow reads (GIF): its first frame
+        pixels = first_frame(data)
+        if pixels is None or pixels.size == 0:
+            return None
+        if pixels.ndim == 3:
+            code = cv2.COLOR_BGRA2GRAY if pixels.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+            pixels = cv2.cvtColor(pixels, code)
+    return np.asarray(pixels, dtype=np.uint8)
 
 
 def detection_scale(height: int, width: int, params: DetectorParams, window: int = 24) -> float:

@@ -31,7 +31,7 @@ TRUNCATED: Final = "truncated"
 UNDECODABLE: Final = "undecodable"
 FILE_TOO_LARGE: Final = "file_too_large"
 
-#: Formats OpenCV decodes, by Pillow's name for them, and the name femo stores.
+#: Formats femo decodes, by Pillow's name for them, and the name femo stores.
 FORMATS: Final[dict[str, str]] = {
     "JPEG": "jpeg",
     "PNG": "png",
@@ -40,7 +40,14 @@ FORMATS: Final[dict[str, str]] = {
     "WEBP": "webp",
     "TIFF": "tiff",
     "PPM": "pnm",
+    "ICO": "ico",
+    "TGA": "tga",
+    "PCX": "pcx",
 }
+
+#: Of those, the ones OpenCV cannot decode (web searches return GIFs): Pillow decodes their
+#: first frame instead.
+PILLOW_DECODED: Final = frozenset({"gif", "ico", "tga", "pcx"})
 
 Pixels = npt.NDArray[Any]
 
@@ -134,7 +141,7 @@ def sniff(data: bytes) -> tuple[str, int, int] | Rejection:
         reason = TRUNCATED if "truncated" in str(exc).lower() else UNDECODABLE
         return Rejection(reason, f"bad header: {exc}")
     if fmt not in FORMATS:
-        return Rejection(UNSUPPORTED_FORMAT, f"{fmt or 'unknown'} is not decoded by OpenCV")
+        return Rejection(UNSUPPORTED_FORMAT, f"{fmt or 'unknown'} is not a format femo decodes")
     return FORMATS[fmt], width, height
 
 
@@ -148,6 +155,30 @@ def _complete(fmt: str, data: bytes) -> bool:
     if fmt == "gif":
         return data.rstrip(b"\x00")[-1:] == b"\x3b"
     return True
+
+
+def first_frame(data: bytes) -> Pixels | None:
+    """The first frame as OpenCV lays pixels out (gray, BGR or BGRA), or None if Pillow cannot
+    decode it."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.seek(0)
+            alpha = "A" in img.getbands() or "transparency" in img.info
+            if img.mode in ("1", "L", "I", "I;16", "F"):
+                return np.asarray(img.convert("L"))
+            rgb = np.asarray(img.convert("RGBA" if alpha else "RGB"))
+    except (OSError, ValueError, SyntaxError, EOFError):
+        return None
+    return cv2.cvtColor(rgb, cv2.COLOR_RGBA2BGRA if alpha else cv2.COLOR_RGB2BGR)
+
+
+def decode(data: bytes, fmt: str) -> Pixels | None:
+    """The pixels of an image of format ``fmt`` (as :func:`sniff` names it): OpenCV's decoder,
+    or Pillow's first frame for :data:`PILLOW_DECODED`; None when it cannot be decoded."""
+    if fmt in PILLOW_DECODED:
+        return first_frame(data)
+    pixels: Pixels | None = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    return pixels
 
 
 def _to_uint8(pixels: Pixels) -> Pixels:
@@ -203,9 +234,9 @@ def inspect_image(data: bytes, limits: Limits | None = None) -> ImageFacts | Rej
         return Rejection(TOO_SMALL, f"{width}x{height} is under {limits.min_side} px a side")
     if not _complete(fmt, data):
         return Rejection(TRUNCATED, f"{fmt} data ends before the end-of-image marker")
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    pixels = decode(data, fmt)
     if pixels is None or pixels.size == 0:
-        return Rejection(UNDECODABLE, f"OpenCV could not decode this {fmt}")
+        return Rejection(UNDECODABLE, f"could not decode this {fmt}")
     if pixels.shape[0] != height or pixels.shape[1] != width:
         return Rejection(
             UNDECODABLE,

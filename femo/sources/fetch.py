@@ -76,6 +76,9 @@ EXTENSIONS: Final[dict[str, str]] = {
     "webp": "webp",
     "tiff": "tif",
     "pnm": "ppm",
+    "ico": "ico",
+    "tga": "tga",
+    "pcx": "pcx",
 }
 JOURNAL: Final = ".journal"
 
