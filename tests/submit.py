@@ -9,12 +9,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def clean_environ(**env: str) -> dict[str, str]:
+    """This process's environment without any ``FEMO_*`` variable, then ``env``: what a job
+    started from a test sees."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("FEMO_")}
+    environ.update(env)
+    return environ
+
+
 def submit(
     *args: str, home: Path, timeout: float = 300, **env: str
 ) -> subprocess.CompletedProcess[str]:
     """Run ``./spark-submit.sh ARGS`` with ``home`` as FEMO_HOME; stdout and stderr captured."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("FEMO_")}
-    environ.update({"FEMO_HOME": str(home), "FEMO_CONF": str(ROOT / "conf" / "local.yaml")}, **env)
+    environ = clean_environ(FEMO_HOME=str(home), FEMO_CONF=str(ROOT / "conf" / "local.yaml"), **env)
     return subprocess.run(
         [str(ROOT / "spark-submit.sh"), *args],
         cwd=ROOT,

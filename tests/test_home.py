@@ -19,6 +19,7 @@ from femo.platform.home import claim_home, lock_path
 from femo.platform.settings import Settings
 
 from .conftest import LOCAL_CONF, ROOT, make_settings
+from .submit import clean_environ
 
 HOLD = """
 import sys, time
@@ -30,10 +31,9 @@ time.sleep(120)
 """
 
 
-def python_env() -> dict[str, str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("FEMO_")}
-    environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), environ.get("PYTHONPATH")) if p)
-    return environ
+def python_env(**env: str) -> dict[str, str]:
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    return clean_environ(PYTHONPATH=path, **env)
 
 
 def test_a_second_process_is_refused_naming_the_holder(tmp_path: Path) -> None:
@@ -75,8 +75,7 @@ def test_a_job_on_the_home_of_a_running_session_stops_at_once(
     spark: object, settings: Settings
 ) -> None:
     # The shared test session holds its home: a job started on it must not wait for Derby.
-    environ = python_env()
-    environ.update({"FEMO_HOME": settings.home, "FEMO_CONF": str(LOCAL_CONF)})
+    environ = python_env(FEMO_HOME=settings.home, FEMO_CONF=str(LOCAL_CONF))
     result = subprocess.run(
         [sys.executable, str(ROOT / "jobs" / "init_catalog.py")],
         cwd=ROOT,

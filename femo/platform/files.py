@@ -236,19 +236,16 @@ def link_error(path: str, err: OSError) -> None:
     if not os.path.islink(path):
         return
     target = os.readlink(path)
-    try:
-        looped = os.path.isdir(path)  # listed as a file only when the folder is an ancestor
-    except OSError:
-        looped = False
-    if not looped and not os.path.exists(path):
+    looped = os.path.isdir(path)  # listed as a file only when it leads to a folder above it
+    if not looped:
         try:
             os.stat(path)
         except OSError as cause:
-            looped = cause.errno == errno.ELOOP
-            if not looped:
+            if cause.errno != errno.ELOOP:
                 raise LinkError(
                     BROKEN_LINK, f"symbolic link to {target}, which does not exist"
                 ) from err
+            looped = True
     if looped:
         raise LinkError(SYMLINK_LOOP, f"symbolic link to {target} loops back on itself") from err
 
