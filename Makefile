@@ -1,6 +1,6 @@
 # femo: two commands set up everything on a fresh machine.
 #   make demo   run the pipeline on the embedded default (local Spark, Delta, Derby metastore)
-#   make test   run the test suite
+#   make test   run the test suite (make test-fast: the inner loop, no submit, no real data)
 # Both create (or reuse, in seconds) the virtual environment and fetch the Delta jars first.
 
 SHELL := /bin/bash
@@ -23,7 +23,7 @@ export PYTHONPATH := $(CURDIR)
 export PYSPARK_PYTHON := $(CURDIR)/$(PY)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: help venv jars setup demo test lint typecheck check pack-env clean clean-home erd \
+.PHONY: help venv jars setup demo test test-fast lint typecheck check pack-env clean clean-home erd \
 	sql-server sql-server-stop sql-server-status
 
 help:  ## list the targets
@@ -60,8 +60,12 @@ setup: venv jars  ## both of the above
 demo: setup  ## run the pipeline on FEMO_DATA_DIR (or a generated sample) and print how to query it
 	./scripts/demo.sh
 
-test: setup  ## run the test suite
+test: setup  ## run the test suite (everything CI runs; real data where FEMO_DATA_DIR has it)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+FAST_MARKERS := not submit and not cluster and not sqlserver and not realdata
+test-fast: setup  ## the inner loop: no spark-submit, cluster, SQL server or real data
+	$(PY) -m pytest -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
 lint:  ## ruff over everything
 	$(VENV)/bin/ruff check femo jobs tests benchmarks

@@ -532,6 +532,7 @@ def test_valence_by_weekday(spark: SparkSession, catalog: Settings, tiny: str) -
 # spark-submit, the way a user runs it ------------------------------------------------------
 
 
+@pytest.mark.submit
 def test_spark_submit_end_to_end(tmp_path: Path) -> None:
     sample = write_everyday_csv(tmp_path / "everyday_emotions.csv", rows=250, seed=5)
     result = submit(

@@ -587,6 +587,7 @@ def page_server() -> Iterator[str]:
         thread.join()
 
 
+@pytest.mark.submit
 def test_spark_submit_scrape_then_query(page_server: str, tmp_path: Path) -> None:
     url = f"{page_server}/imotions_facs.html"
     _Quiet.requested.clear()

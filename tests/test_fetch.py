@@ -908,6 +908,7 @@ def test_the_keys_never_leak(spark: Any, catalog: Settings, first_run: tuple[int
 # End to end through spark-submit -----------------------------------------------------------
 
 
+@pytest.mark.submit
 def test_end_to_end_fetch_ingest_detect(spark: Any, tmp_path: Path) -> None:
     home = tmp_path / "home"
     with ScriptedServer() as api:

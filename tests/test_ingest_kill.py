@@ -9,9 +9,13 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from femo.ingest.sample import write_sample
 
 from .submit import ROOT, job_lines, submit
+
+pytestmark = pytest.mark.submit
 
 
 def test_killed_ingest_rerun_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:

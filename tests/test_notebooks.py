@@ -7,11 +7,15 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from femo.ingest.sample import write_images
 
 from .submit import ROOT, submit
+
+#: Each notebook runs in its own kernel, with its own JVM, after jobs run through spark-submit.
+pytestmark = pytest.mark.submit
 
 
 def execute(name: str, home: Path) -> dict[int, str]:

@@ -9,6 +9,8 @@ import pytest
 
 from .submit import job_lines, submit
 
+pytestmark = pytest.mark.submit
+
 SETTINGS = ("--set", "spark.master=local[2]", "--set", "spark.show_progress=false")
 
 
