@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +29,19 @@ TEST_OVERRIDES = (
 def make_settings(home: Path, *extra: str) -> Settings:
     """Settings as the tests use them: conf/local.yaml, ``home`` as FEMO_HOME, test overrides."""
     return load_settings(LOCAL_CONF, (*TEST_OVERRIDES, *extra), environ={"FEMO_HOME": str(home)})
+
+
+def run_job(
+    job: type, spark: object, settings: Settings, *argv: str, overrides: tuple[str, ...] = ()
+) -> str:
+    """Run ``job`` in process on the shared session, as ``spark-submit.sh job ARGV`` would run
+    it (settings: ``settings``' home plus ``overrides``); what it printed. It must exit 0."""
+    parser = argparse.ArgumentParser()
+    job.add_arguments(parser)
+    out = io.StringIO()
+    job_settings = make_settings(Path(settings.home), *overrides)
+    assert job(job_settings, spark, out=out).run(parser.parse_args(list(argv))) == 0
+    return out.getvalue().strip()
 
 
 @pytest.fixture(scope="session")

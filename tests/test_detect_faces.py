@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-import io
 import re
 from pathlib import Path
 
@@ -18,18 +16,7 @@ from femo.platform.settings import Settings
 from jobs.detect_faces import DetectFaces
 from jobs.ingest_images import IngestImages
 
-from .conftest import make_settings
-
-
-def run(
-    job: type, spark: SparkSession, settings: Settings, *argv: str, overrides: tuple[str, ...] = ()
-) -> str:
-    parser = argparse.ArgumentParser()
-    job.add_arguments(parser)
-    out = io.StringIO()
-    job_settings = make_settings(Path(settings.home), *overrides)
-    assert job(job_settings, spark, out=out).run(parser.parse_args(list(argv))) == 0
-    return out.getvalue().strip()
+from .conftest import run_job as run
 
 
 @pytest.fixture(scope="module")

@@ -1,16 +1,23 @@
 """The real FER-2013 copy: every file accounted for, counts as published. Runs when
-FEMO_DATA_DIR holds fer2013/ (CI sets it); skipped otherwise."""
+FEMO_DATA_DIR holds fer2013/ (CI sets it); skipped otherwise. The jobs run in process on the
+shared session (the end-to-end submit of an ingest is test_ingest_kill's)."""
 
 from __future__ import annotations
 
 import os
-import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
+from pyspark.sql import SparkSession
 
-from .submit import job_lines, submit
+from femo.platform.settings import Settings
+from jobs.eda_report import EdaReport
+from jobs.ingest_images import IngestImages
+from jobs.query import Query
+
+from .conftest import make_settings, run_job
 from .test_report import section_table
 
 pytestmark = pytest.mark.realdata
@@ -29,75 +36,72 @@ PUBLISHED = {
 }  # fmt: skip
 
 
+#: Its own database in the shared session: the other tests' tables neither see nor are seen.
+DATABASE = ("catalog.database=femo_fer2013",)
+
+
+@pytest.fixture
+def fer_settings(spark: SparkSession, catalog: Settings) -> Iterator[Settings]:
+    """The shared session's settings on the ``femo_fer2013`` database, dropped afterwards."""
+    yield make_settings(Path(catalog.home), *DATABASE)
+    spark.sql("DROP DATABASE IF EXISTS femo_fer2013 CASCADE")
+    spark.catalog.setCurrentDatabase(catalog.catalog.database)
+
+
+def csv_rows(spark: SparkSession, settings: Settings, *argv: str) -> list[list[str]]:
+    """``jobs/query.py --format csv ARGV``: the data rows, split."""
+    out = run_job(Query, spark, settings, "--format", "csv", *argv, overrides=DATABASE)
+    return [line.split(",") for line in out.splitlines()[1:]]
+
+
 @pytest.mark.skipif(not (DATA / "train").is_dir(), reason="FEMO_DATA_DIR has no fer2013/")
-def test_fer2013_ingest_accounts_for_every_file(tmp_path: Path) -> None:
+def test_fer2013_ingest_accounts_for_every_file(
+    spark: SparkSession, fer_settings: Settings, tmp_path: Path
+) -> None:
     files = sum(1 for p in DATA.rglob("*") if p.is_file())
     assert files == 35_887
-    first = submit(
-        "jobs/ingest_images.py",
-        "--source",
-        "fer2013",
-        "--path",
-        str(DATA),
-        home=tmp_path,
-        timeout=1200,
-    )
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    assert job_lines(first)[-1] == (
+    ingest = ("--source", "fer2013", "--path", str(DATA))
+    first = run_job(IngestImages, spark, fer_settings, *ingest, overrides=DATABASE)
+    assert first.splitlines()[-1] == (
         "fer2013: accepted 35887, quarantined 0, skipped 0 already ingested"
     )
-    counts = submit(
-        "jobs/query.py",
-        "--format",
-        "csv",
+    counts = csv_rows(
+        spark,
+        fer_settings,
         "--file",
         "sql/insights/images_per_emotion_and_split.sql",
         "--param",
         "source=fer2013",
-        home=tmp_path,
     )
-    assert counts.returncode == 0, counts.stdout + counts.stderr
-    rows = [line.split(",") for line in job_lines(counts)[1:]]
-    assert {(emotion, split): int(n) for emotion, _, split, n in rows} == PUBLISHED
-    accounted = submit(
-        "jobs/query.py",
-        "--format",
-        "csv",
+    assert {(emotion, split): int(n) for emotion, _, split, n in counts} == PUBLISHED
+    accounted = csv_rows(
+        spark,
+        fer_settings,
         "--sql",
         "SELECT (SELECT count(*) FROM images) + (SELECT count(*) FROM quarantine) AS n",
-        home=tmp_path,
     )
-    assert job_lines(accounted)[-1] == str(files)
+    assert accounted == [[str(files)]]
     # Identical bytes under different labels are kept and findable with one query.
-    conflicts = submit(
-        "jobs/query.py",
+    conflicts = run_job(
+        Query,
+        spark,
+        fer_settings,
         "--format",
         "json",
         "--file",
         "sql/insights/label_conflicts.sql",
-        home=tmp_path,
+        overrides=DATABASE,
     )
-    assert conflicts.returncode == 0, conflicts.stdout + conflicts.stderr
-    assert len(job_lines(conflicts)) > 0
-    again = submit(
-        "jobs/ingest_images.py",
-        "--source",
-        "fer2013",
-        "--path",
-        str(DATA),
-        home=tmp_path,
-        timeout=1200,
-    )
-    assert job_lines(again)[-1] == (
+    assert len(conflicts.splitlines()) > 0
+    again = run_job(IngestImages, spark, fer_settings, *ingest, overrides=DATABASE)
+    assert again.splitlines()[-1] == (
         "fer2013: accepted 0, quarantined 0, skipped 35887 already ingested"
     )
     # The EDA report's class balance is the published table.
     page = tmp_path / "eda.html"
-    report = submit("jobs/eda_report.py", "--output", str(page), home=tmp_path)
-    assert report.returncode == 0, report.stdout[-3000:] + report.stderr[-3000:]
+    run_job(EdaReport, spark, fer_settings, "--output", str(page), overrides=DATABASE)
     balance = section_table(
         BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser"),
         "Class balance per source and split",
     )
     assert {(r.emotion, r.split): int(r.images) for r in balance.itertuples()} == PUBLISHED
-    shutil.rmtree(tmp_path / "warehouse", ignore_errors=True)

@@ -50,23 +50,13 @@ def execute(name: str, home: Path) -> dict[int, str]:
     }
 
 
-def test_quickstart_sees_the_tables_jobs_created(tmp_path: Path) -> None:
-    init = submit("jobs/init_catalog.py", "--set", "spark.master=local[2]", home=tmp_path)
-    assert init.returncode == 0, init.stdout + init.stderr
-
-    outputs = execute("quickstart.ipynb", tmp_path)
-    assert f"warehouse: {tmp_path}/warehouse" in outputs[1]
-    assert "emotions" in outputs[3] and "sources" in outputs[3]
-    names = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt"]
-    positions = [outputs[5].find(f" {name} ") for name in names]
-    assert -1 not in positions and positions == sorted(positions)
-    assert "negative" in outputs[6] and "5" in outputs[6]
-
-
-def test_eda_notebook_explores_an_ingested_collection(tmp_path: Path) -> None:
-    images = tmp_path / "images"
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home that one ingest through spark-submit made (catalog, views and a collection):
+    both notebooks read it."""
+    root = tmp_path_factory.mktemp("notebooks")
+    images = root / "images"
     write_images(images, per_class=4)
-    home = tmp_path / "home"
     ingest = submit(
         "jobs/ingest_images.py",
         "--source",
@@ -75,10 +65,23 @@ def test_eda_notebook_explores_an_ingested_collection(tmp_path: Path) -> None:
         str(images),
         "--set",
         "spark.master=local[2]",
-        home=home,
+        home=root / "home",
     )
     assert ingest.returncode == 0, ingest.stdout + ingest.stderr
+    return root / "home"
 
+
+def test_quickstart_sees_the_tables_jobs_created(home: Path) -> None:
+    outputs = execute("quickstart.ipynb", home)
+    assert f"warehouse: {home}/warehouse" in outputs[1]
+    assert "emotions" in outputs[3] and "sources" in outputs[3]
+    names = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt"]
+    positions = [outputs[5].find(f" {name} ") for name in names]
+    assert -1 not in positions and positions == sorted(positions)
+    assert "negative" in outputs[6] and "5" in outputs[6]
+
+
+def test_eda_notebook_explores_an_ingested_collection(home: Path) -> None:
     outputs = execute("eda.ipynb", home)
     text = "\n".join(outputs.values())
     cells = nbformat.read(ROOT / "notebooks" / "eda.ipynb", as_version=4).cells
