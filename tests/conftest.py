@@ -6,6 +6,7 @@ import argparse
 import io
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,13 +36,26 @@ def run_job(
     job: type, spark: object, settings: Settings, *argv: str, overrides: tuple[str, ...] = ()
 ) -> str:
     """Run ``job`` in process on the shared session, as ``spark-submit.sh job ARGV`` would run
-    it (settings: ``settings``' home plus ``overrides``); what it printed. It must exit 0."""
+    it, with ``settings`` (or, given ``overrides``, the test settings of its home plus those);
+    what it printed. It must exit 0."""
     parser = argparse.ArgumentParser()
     job.add_arguments(parser)
     out = io.StringIO()
-    job_settings = make_settings(Path(settings.home), *overrides)
+    job_settings = make_settings(Path(settings.home), *overrides) if overrides else settings
     assert job(job_settings, spark, out=out).run(parser.parse_args(list(argv))) == 0
     return out.getvalue().strip()
+
+
+@contextmanager
+def own_database(spark: object, catalog: Settings, database: str) -> Iterator[Settings]:
+    """Settings of the shared session on a database of its own (``database``, made by the
+    first job that runs there, dropped afterwards): a test whose jobs write there neither sees
+    the other tests' rows nor shows them its own."""
+    try:
+        yield make_settings(Path(catalog.home), f"catalog.database={database}")
+    finally:
+        spark.sql(f"DROP DATABASE IF EXISTS {database} CASCADE")  # type: ignore[attr-defined]
+        spark.catalog.setCurrentDatabase(catalog.catalog.database)  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")

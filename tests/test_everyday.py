@@ -38,7 +38,8 @@ from femo.sources.everyday import (
 from jobs.ingest_everyday import IngestEveryday
 from jobs.query import Query
 
-from .submit import ROOT, job_lines, submit
+from .conftest import own_database, run_job
+from .submit import ROOT
 
 HEADER_LINE = ",".join(EVERYDAY_HEADER)
 LAYOUT = parse_header(HEADER_LINE)
@@ -529,30 +530,29 @@ def test_valence_by_weekday(spark: SparkSession, catalog: Settings, tiny: str) -
     ]
 
 
-# spark-submit, the way a user runs it ------------------------------------------------------
+# the job as spark-submit runs it, on a fresh database --------------------------------------
 
 
-@pytest.mark.submit
-def test_spark_submit_end_to_end(tmp_path: Path) -> None:
+def test_job_on_a_fresh_database(spark: SparkSession, catalog: Settings, tmp_path: Path) -> None:
     sample = write_everyday_csv(tmp_path / "everyday_emotions.csv", rows=250, seed=5)
-    result = submit(
-        "jobs/ingest_everyday.py",
-        "--path",
-        str(sample.path),
-        "--set",
-        "spark.master=local[2]",
-        "--set",
-        "spark.show_progress=false",
-        home=tmp_path / "home",
-    )
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    dropped = sum(sample.dropped.values())
-    assert job_lines(result)[-1] == summary("everyday_emotions", sample, (sample.kept, dropped, 0))
-    log = tmp_path / "home" / "warehouse" / "femo.db" / "everyday_emotions" / "_delta_log"
-    assert sorted(p.name for p in log.glob("*.json")) == [
-        "00000000000000000000.json",
-        "00000000000000000001.json",
-    ]
+    with own_database(spark, catalog, "femo_everyday_job") as own:
+        out = run_job(
+            IngestEveryday,
+            spark,
+            own,
+            "--path",
+            str(sample.path),
+        )
+        dropped = sum(sample.dropped.values())
+        assert out.splitlines()[-1] == summary(
+            "everyday_emotions", sample, (sample.kept, dropped, 0)
+        )
+        location = spark.catalog.getDatabase("femo_everyday_job").locationUri
+        log = Path(location.removeprefix("file:")) / "everyday_emotions" / "_delta_log"
+        assert sorted(p.name for p in log.glob("*.json")) == [
+            "00000000000000000000.json",
+            "00000000000000000001.json",
+        ]
 
 
 def test_each_merge_scans_the_source_it_writes(

@@ -35,9 +35,10 @@ from femo.sources.facs import (
     parse_combination,
     parse_page,
 )
+from jobs.query import Query
 from jobs.scrape_facs import ScrapeFacs
 
-from .submit import job_lines, submit
+from .conftest import own_database, run_job
 
 FIXTURES = Path(__file__).parent / "fixtures" / "facs"
 PAGE = FIXTURES / "imotions_facs.html"
@@ -561,7 +562,7 @@ def test_all_data_view(spark: SparkSession, labelled_images: str) -> None:
     ]
 
 
-# -- end to end: spark-submit against a local HTTP server -----------------------------------
+# -- the job against a local HTTP server, on a database of its own -------------------------
 
 
 class _Quiet(SimpleHTTPRequestHandler):
@@ -587,29 +588,30 @@ def page_server() -> Iterator[str]:
         thread.join()
 
 
-@pytest.mark.submit
-def test_spark_submit_scrape_then_query(page_server: str, tmp_path: Path) -> None:
+def test_job_scrapes_the_url_then_query_finds_it(
+    spark: SparkSession, catalog: Settings, page_server: str
+) -> None:
     url = f"{page_server}/imotions_facs.html"
     _Quiet.requested.clear()
-    scraped = submit("jobs/scrape_facs.py", "--url", url, home=tmp_path)
-    assert scraped.returncode == 0, scraped.stderr[-3000:]
-    assert job_lines(scraped)[-1] == (
-        f"action_units: 30 rows (+30 ~0 -0); emotion_action_units: {LINK_ROWS} rows "
-        f"(+{LINK_ROWS} ~0 -0)"
-    )
-    assert _Quiet.requested == ["/imotions_facs.html"]
-    queried = submit(
-        "jobs/query.py",
-        "--file",
-        "sql/insights/action_units_of_emotion.sql",
-        "--param",
-        "emotion=happy",
-        "--format",
-        "csv",
-        home=tmp_path,
-    )
-    assert queried.returncode == 0, queried.stderr[-3000:]
-    lines = job_lines(queried)
+    with own_database(spark, catalog, "femo_facs_job") as own:
+        scraped = run_job(ScrapeFacs, spark, own, "--url", url)
+        assert scraped.splitlines()[-1] == (
+            f"action_units: 30 rows (+30 ~0 -0); emotion_action_units: {LINK_ROWS} rows "
+            f"(+{LINK_ROWS} ~0 -0)"
+        )
+        assert _Quiet.requested == ["/imotions_facs.html"]
+        queried = run_job(
+            Query,
+            spark,
+            own,
+            "--file",
+            "sql/insights/action_units_of_emotion.sql",
+            "--param",
+            "emotion=happy",
+            "--format",
+            "csv",
+        )
+    lines = queried.splitlines()
     header = lines.index(
         "emotion_id,emotion,guide_emotion,position,action_unit,action_unit_name,facial_muscle,"
         "action_units_text,note"

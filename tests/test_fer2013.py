@@ -17,7 +17,7 @@ from jobs.eda_report import EdaReport
 from jobs.ingest_images import IngestImages
 from jobs.query import Query
 
-from .conftest import make_settings, run_job
+from .conftest import own_database, run_job
 from .test_report import section_table
 
 pytestmark = pytest.mark.realdata
@@ -36,21 +36,16 @@ PUBLISHED = {
 }  # fmt: skip
 
 
-#: Its own database in the shared session: the other tests' tables neither see nor are seen.
-DATABASE = ("catalog.database=femo_fer2013",)
-
-
 @pytest.fixture
 def fer_settings(spark: SparkSession, catalog: Settings) -> Iterator[Settings]:
-    """The shared session's settings on the ``femo_fer2013`` database, dropped afterwards."""
-    yield make_settings(Path(catalog.home), *DATABASE)
-    spark.sql("DROP DATABASE IF EXISTS femo_fer2013 CASCADE")
-    spark.catalog.setCurrentDatabase(catalog.catalog.database)
+    """A database of its own in the shared session: the other tests' sources never show here."""
+    with own_database(spark, catalog, "femo_fer2013") as own:
+        yield own
 
 
 def csv_rows(spark: SparkSession, settings: Settings, *argv: str) -> list[list[str]]:
     """``jobs/query.py --format csv ARGV``: the data rows, split."""
-    out = run_job(Query, spark, settings, "--format", "csv", *argv, overrides=DATABASE)
+    out = run_job(Query, spark, settings, "--format", "csv", *argv)
     return [line.split(",") for line in out.splitlines()[1:]]
 
 
@@ -61,7 +56,7 @@ def test_fer2013_ingest_accounts_for_every_file(
     files = sum(1 for p in DATA.rglob("*") if p.is_file())
     assert files == 35_887
     ingest = ("--source", "fer2013", "--path", str(DATA))
-    first = run_job(IngestImages, spark, fer_settings, *ingest, overrides=DATABASE)
+    first = run_job(IngestImages, spark, fer_settings, *ingest)
     assert first.splitlines()[-1] == (
         "fer2013: accepted 35887, quarantined 0, skipped 0 already ingested"
     )
@@ -90,16 +85,15 @@ def test_fer2013_ingest_accounts_for_every_file(
         "json",
         "--file",
         "sql/insights/label_conflicts.sql",
-        overrides=DATABASE,
     )
     assert len(conflicts.splitlines()) > 0
-    again = run_job(IngestImages, spark, fer_settings, *ingest, overrides=DATABASE)
+    again = run_job(IngestImages, spark, fer_settings, *ingest)
     assert again.splitlines()[-1] == (
         "fer2013: accepted 0, quarantined 0, skipped 35887 already ingested"
     )
     # The EDA report's class balance is the published table.
     page = tmp_path / "eda.html"
-    run_job(EdaReport, spark, fer_settings, "--output", str(page), overrides=DATABASE)
+    run_job(EdaReport, spark, fer_settings, "--output", str(page))
     balance = section_table(
         BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser"),
         "Class balance per source and split",
