@@ -17,11 +17,16 @@ def clean_environ(**env: str) -> dict[str, str]:
     return environ
 
 
+def job_environ(home: Path, **env: str) -> dict[str, str]:
+    """The environment of a job a test submits: ``home`` as FEMO_HOME, conf/local.yaml."""
+    return clean_environ(FEMO_HOME=str(home), FEMO_CONF=str(ROOT / "conf" / "local.yaml"), **env)
+
+
 def submit(
     *args: str, home: Path, timeout: float = 300, **env: str
 ) -> subprocess.CompletedProcess[str]:
     """Run ``./spark-submit.sh ARGS`` with ``home`` as FEMO_HOME; stdout and stderr captured."""
-    environ = clean_environ(FEMO_HOME=str(home), FEMO_CONF=str(ROOT / "conf" / "local.yaml"), **env)
+    environ = job_environ(home, **env)
     return subprocess.run(
         [str(ROOT / "spark-submit.sh"), *args],
         cwd=ROOT,

@@ -13,7 +13,7 @@ from pyspark.sql import SparkSession
 
 from femo.ingest.sample import write_sample
 
-from .submit import ROOT, clean_environ, submit
+from .submit import ROOT, job_environ, submit
 
 pytestmark = pytest.mark.submit
 
@@ -26,12 +26,11 @@ def test_killed_ingest_rerun_loses_nothing_and_duplicates_nothing(
     home = tmp_path / "home"
     assert submit("jobs/init_catalog.py", home=home).returncode == 0
 
-    env = clean_environ(FEMO_HOME=str(home), FEMO_CONF=str(ROOT / "conf" / "local.yaml"))
     args = ["jobs/ingest_images.py", "--source", "kill", "--path", str(sample.images)]
     victim = subprocess.Popen(
         [str(ROOT / "spark-submit.sh"), *args],
         cwd=ROOT,
-        env=env,
+        env=job_environ(home),
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

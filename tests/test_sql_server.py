@@ -30,7 +30,7 @@ from femo.platform.settings import Settings
 from femo.platform.submit import submit_args
 
 from .conftest import make_settings
-from .submit import ROOT, job_lines, submit
+from .submit import ROOT, job_environ, job_lines, submit
 
 #: The tests that start the server (the derivation tests below need no JVM).
 sqlserver = pytest.mark.sqlserver
@@ -73,13 +73,7 @@ def spark_home() -> Path:
 
 
 def environ(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FEMO_")}
-    env.update(
-        FEMO_HOME=str(home),
-        FEMO_CONF=str(ROOT / "conf" / "local.yaml"),
-        SPARK_HOME=str(spark_home()),
-    )
-    return env
+    return job_environ(home, SPARK_HOME=str(spark_home()))
 
 
 @dataclass(frozen=True)
