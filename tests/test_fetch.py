@@ -63,7 +63,7 @@ from femo.sources.fetch import (
 )
 from jobs.fetch_api_images import FetchApiImages
 
-from .conftest import make_settings
+from .conftest import SubmittedHome, make_settings
 from .httpserver import (
     HTML_PAGE,
     Reply,
@@ -909,8 +909,10 @@ def test_the_keys_never_leak(spark: Any, catalog: Settings, first_run: tuple[int
 
 
 @pytest.mark.submit
-def test_end_to_end_fetch_ingest_detect(spark: Any, tmp_path: Path) -> None:
-    home = tmp_path / "home"
+def test_end_to_end_fetch_ingest_detect(spark: Any, submitted_home: SubmittedHome) -> None:
+    # On the session's home that jobs built through spark-submit (its catalog in place, the
+    # generated sample ingested): the pixabay source is this test's alone.
+    home = submitted_home.home
     with ScriptedServer() as api:
         base = api.url
         first = json_reply(hits_page([hit(base, 201), hit(base, 202)], 2))
@@ -964,7 +966,7 @@ def test_end_to_end_fetch_ingest_detect(spark: Any, tmp_path: Path) -> None:
     assert detected.returncode == 0, detected.stderr[-3000:]
 
     warehouse = home / "warehouse" / "femo.db"
-    images = spark.read.format("delta").load(str(warehouse / "images"))
+    images = spark.read.format("delta").load(str(warehouse / "images")).where("source = 'pixabay'")
     by_file = {
         r.path.rsplit("/", 1)[1]: (r.source, r.label, r.label_id, r.image_id)
         for r in images.select("path", "source", "label", "label_id", "image_id").collect()

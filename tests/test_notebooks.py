@@ -10,9 +10,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from femo.ingest.sample import write_images
-
-from .submit import ROOT, submit
+from .conftest import SubmittedHome
+from .submit import ROOT
 
 #: Each notebook runs in its own kernel, with its own JVM, after jobs run through spark-submit.
 pytestmark = pytest.mark.submit
@@ -51,24 +50,10 @@ def execute(name: str, home: Path) -> dict[int, str]:
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A home that one ingest through spark-submit made (catalog, views and a collection):
-    both notebooks read it."""
-    root = tmp_path_factory.mktemp("notebooks")
-    images = root / "images"
-    write_images(images, per_class=4)
-    ingest = submit(
-        "jobs/ingest_images.py",
-        "--source",
-        "nbsample",
-        "--path",
-        str(images),
-        "--set",
-        "spark.master=local[2]",
-        home=root / "home",
-    )
-    assert ingest.returncode == 0, ingest.stdout + ingest.stderr
-    return root / "home"
+def home(submitted_home: SubmittedHome) -> Path:
+    """The session's home that jobs built through spark-submit (catalog, views and the generated
+    sample): both notebooks read it."""
+    return submitted_home.home
 
 
 def test_quickstart_sees_the_tables_jobs_created(home: Path) -> None:
@@ -87,9 +72,10 @@ def test_eda_notebook_explores_an_ingested_collection(home: Path) -> None:
     cells = nbformat.read(ROOT / "notebooks" / "eda.ipynb", as_version=4).cells
     by_source = {c.source.splitlines()[0]: outputs.get(i, "") for i, c in enumerate(cells)}
     balance = by_source["balance = run_sql(spark, 'insights/class_balance_by_split').toPandas()"]
-    # write_images(per_class=4): 8 happy and 5 sad train images, 2 test images per emotion.
+    # The generated sample, write_images(per_class=4): 8 happy and 5 sad train images, 2 test
+    # images per emotion (columns: index, source, split, label_id, emotion, images, share).
     rows = [line.split() for line in balance.splitlines()[1:]]
-    counts = {(r[2], r[4]): int(r[5]) for r in rows if len(r) >= 6}
+    counts = {(r[2], r[4]): int(r[5]) for r in rows if len(r) >= 6 and r[1] == "sample"}
     assert counts[("train", "happy")] == 8 and counts[("train", "sad")] == 5
     assert counts[("test", "angry")] == 2 and len(counts) == 14
     assert "insights/quality_by_emotion" in text and "insights/label_conflicts" in text

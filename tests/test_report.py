@@ -129,12 +129,16 @@ def test_report_rerun_replaces_the_page(
     spark: SparkSession, catalog: Settings, report: BeautifulSoup, tmp_path: Path
 ) -> None:
     target = tmp_path / "r" / "eda.html"
+    target.parent.mkdir()
+    target.write_text("the page an earlier run left", encoding="utf-8")
     parser = argparse.ArgumentParser()
     EdaReport.add_arguments(parser)
-    for _ in range(2):
-        job = EdaReport(catalog, spark, out=io.StringIO())
-        assert job.run(parser.parse_args(["--output", str(target)])) == 0
-    assert [p.name for p in target.parent.iterdir()] == ["eda.html"]
+    job = EdaReport(catalog, spark, out=io.StringIO())
+    assert job.run(parser.parse_args(["--output", str(target)])) == 0
+    assert [p.name for p in target.parent.iterdir()] == ["eda.html"]  # no temp file left
+    page = BeautifulSoup(target.read_text(encoding="utf-8"), "html.parser")
+    sections = [[h.get_text() for h in soup.find_all("h2")] for soup in (page, report)]
+    assert page.title == report.title and sections[0] == sections[1]
 
 
 def insight(spark: SparkSession, name: str, **params: object) -> pd.DataFrame:

@@ -6,23 +6,27 @@ import json
 from pathlib import Path
 
 import pytest
+from pyspark.sql import SparkSession
 
+from .conftest import SUBMIT_SETTINGS, SubmittedHome
 from .submit import job_lines, submit
 
 pytestmark = pytest.mark.submit
 
-SETTINGS = ("--set", "spark.master=local[2]", "--set", "spark.show_progress=false")
+SETTINGS = SUBMIT_SETTINGS
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("submit-home")
+def home(submitted_home: SubmittedHome) -> Path:
+    return submitted_home.home
 
 
-def test_init_catalog_then_query_in_separate_jobs(home: Path) -> None:
-    first = submit("jobs/init_catalog.py", *SETTINGS, home=home)
-    assert first.returncode == 0, first.stdout + first.stderr
-    assert job_lines(first)[-1] == (
+def test_init_catalog_then_query_in_separate_jobs(
+    spark: SparkSession, submitted_home: SubmittedHome
+) -> None:
+    home = submitted_home.home
+    # The session's home began with jobs/init_catalog.py on an empty home.
+    assert job_lines(submitted_home.init)[-1] == (
         "database femo: tables created emotions, sources, images, quarantine, ingested_files, "
         "faces, "
         "action_units, emotion_action_units, everyday_emotions, everyday_emotion_names, "
@@ -31,9 +35,13 @@ def test_init_catalog_then_query_in_separate_jobs(home: Path) -> None:
         "sources +7 ~0; rows emotions 8, sources 7"
     )
     again = submit("jobs/init_catalog.py", *SETTINGS, home=home)
+    # The seven seeded sources plus those the jobs since registered (`sample`, other tests'),
+    # read by path from the shared session.
+    sources = spark.read.format("delta").load(str(home / "warehouse" / "femo.db" / "sources"))
+    assert sources.where("source_id = 'sample'").count() == 1
     assert job_lines(again)[-1] == (
         "database femo: tables created none; seeded emotions +0 ~0, sources +0 ~0; "
-        "rows emotions 8, sources 7"
+        f"rows emotions 8, sources {sources.count()}"
     )
     # A third process finds the tables by name through the embedded metastore under home.
     query = submit(

@@ -1,8 +1,9 @@
 """JDBC access: scripts/sql-server.sh starts Spark's Thrift server over a real Delta warehouse,
 beeline (shipped with pyspark) runs an insight query through it, and the server stops.
 
-The server gets its own temp home (warehouse and embedded Derby metastore): the shared ``spark``
-fixture holds another one, and Derby admits one process per metastore.
+The server runs over the session's home that jobs built through spark-submit
+(``conftest.submitted_home``), not the shared ``spark`` fixture's: that session holds its own
+embedded Derby metastore, and Derby admits one process per metastore.
 """
 
 from __future__ import annotations
@@ -23,19 +24,18 @@ from pathlib import Path
 import pytest
 
 from femo.analytics.sql_server import server_args, shell_assignments
-from femo.ingest.sample import write_images
 from femo.platform.errors import MissingPrerequisiteError
 from femo.platform.home import THRIFT_SERVER_CLASS, check_metastore_free, pid_file, running_pid
 from femo.platform.settings import Settings
 from femo.platform.submit import submit_args
 
-from .conftest import make_settings
+from .conftest import SUBMIT_SETTINGS, SubmittedHome, make_settings
 from .submit import ROOT, job_environ, job_lines, submit
 
 #: The tests that start the server (the derivation tests below need no JVM).
 sqlserver = pytest.mark.sqlserver
 
-JOB_SETTINGS = ("--set", "spark.master=local[2]", "--set", "spark.show_progress=false")
+JOB_SETTINGS = SUBMIT_SETTINGS
 #: The server: small and without a web UI (no port clashes with other Spark processes).
 SERVER_SETTINGS = (
     *JOB_SETTINGS,
@@ -127,25 +127,14 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A warehouse with the generated sample ingested, and the Thrift server over it; stopped
-    (by the script, else by its pid) whatever happens."""
-    home = tmp_path_factory.mktemp("sql-server-home")
-    good, bad = write_images(home / "sample" / "images")
-    # ingest_images.py creates the database, tables and views (jobs/init_catalog.py's work)
-    # before ingesting, so one job builds the whole warehouse.
-    ingest = submit(
-        "jobs/ingest_images.py",
-        "--source",
-        "sample",
-        "--path",
-        str(home / "sample" / "images"),
-        *JOB_SETTINGS,
-        home=home,
-        timeout=900,
+def server(submitted_home: SubmittedHome) -> Iterator[Server]:
+    """The Thrift server over the session's home that jobs built through spark-submit (the
+    generated sample ingested as ``sample``); stopped (by the script, else by its pid) whatever
+    happens, so the home is free for jobs again."""
+    home, good, bad = submitted_home.home, submitted_home.good_files, submitted_home.bad_files
+    assert job_lines(submitted_home.ingest)[-1].startswith(
+        f"sample: accepted {good}, quarantined {len(bad)}"
     )
-    assert ingest.returncode == 0, ingest.stdout + ingest.stderr
-    assert job_lines(ingest)[-1].startswith(f"sample: accepted {good}, quarantined {len(bad)}")
 
     port = free_port()
     server = Server(home, port, (*SERVER_SETTINGS, "--set", f"sql_server.port={port}"), bad, good)
@@ -168,8 +157,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def test_insight_query_over_delta_through_beeline(server: Server) -> None:
     rows = server.beeline("-f", str(ROOT / "sql" / "insights" / "quarantine_by_reason.sql"))
     assert rows[0] == ["source", "reason", "files", "example"]
-    assert {r[0] for r in rows[1:]} == {"sample"}
-    assert Counter({r[1]: int(r[2]) for r in rows[1:]}) == Counter(server.bad_files.values())
+    mine = [r for r in rows[1:] if r[0] == "sample"]  # other tests' sources share the home
+    assert Counter({r[1]: int(r[2]) for r in mine}) == Counter(server.bad_files.values())
     assert all(r[3] for r in rows[1:])  # every reason comes with an example detail
 
 
@@ -223,7 +212,7 @@ def test_stop_closes_the_port_and_frees_the_metastore(server: Server) -> None:
         "--format",
         "json",
         "--sql",
-        "SELECT count(*) AS n FROM quarantine",
+        "SELECT count(*) AS n FROM quarantine WHERE source = 'sample'",
         home=server.home,
     )
     assert job.returncode == 0, job.stdout + job.stderr
