@@ -25,7 +25,6 @@ import shutil
 import statistics
 import tempfile
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +33,7 @@ import cv2
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from benchmarks._common import bench_settings, ingest_folders, start
 from femo.ingest.layout import LabelMap
 from femo.ingest.run import (
     InspectOptions,
@@ -43,15 +43,11 @@ from femo.ingest.run import (
     inspect_options,
 )
 from femo.ingest.sample import write_images
-from femo.platform.catalog import init_catalog
 from femo.platform.files import list_files
-from femo.platform.session import build_session
-from femo.platform.settings import IngestSettings, load_settings
+from femo.platform.settings import IngestSettings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def upscale(source: Path, target: Path, side: int) -> int:
@@ -200,18 +196,8 @@ def main() -> int:
         files = sum(1 for p in data.rglob("*") if p.is_file())
         print(f"workload: {files} files, {warm(data) / 1e6:.1f} MB under {data}", flush=True)
 
-        settings = load_settings(
-            ROOT / "conf" / "local.yaml",
-            [
-                f"spark.master=local[{args.cores}]",
-                "spark.show_progress=false",
-                "spark.conf.spark.ui.enabled=false",
-            ],
-            environ={"FEMO_HOME": str(work / "home")},
-        )
-        os.environ["PYTHONPATH"] = str(ROOT)
-        spark = build_session(settings)
-        init_catalog(spark, settings)
+        settings = bench_settings(work / "home", args.cores)
+        spark = start(settings)
         guards = settings.ingest
         options = inspect_options(spark, "femo", str(data), "path", guards)
 
@@ -220,16 +206,7 @@ def main() -> int:
         sample = work / "warmup"
         write_images(sample, per_class=100)
         started = time.perf_counter()
-        warmup = ingest(
-            spark,
-            "femo",
-            "warmup",
-            str(sample),
-            "folders",
-            lambda: inspect_options(spark, "femo", str(sample), "path", guards),
-            guards,
-            uuid.uuid4().hex,
-        )
+        warmup = ingest_folders(spark, settings, "warmup", sample)
         print(
             f"warm-up: first job in this JVM, {warmup.accepted} images in "
             f"{time.perf_counter() - started:.1f} s",
