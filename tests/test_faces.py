@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -19,8 +21,9 @@ from femo.faces.cascade import (
     find_faces,
     load_cascade,
 )
-from femo.faces.detection import detector_version, find_faces_frame
+from femo.faces.detection import detector_version, find_faces_frame, params_of
 from femo.ingest.sample import encode, face_like
+from femo.platform.settings import FacesSettings
 
 PARAMS = DetectorParams()
 CROP = CropParams()
@@ -59,16 +62,54 @@ def test_downscaled_detection_finds_the_same_face(cascade, astronaut: bytes) -> 
     assert small.iou(full) > 0.7
 
 
-#: The settings' defaults: shrink so a face of a fifth of the shorter side fills the window.
-SHRUNK = DetectorParams(min_size=0, min_face_ratio=0.2, downscaled_min_neighbors=2)
+#: The settings' defaults (``FacesSettings``, as in ``conf/local.yaml``).
+SHRUNK = params_of(FacesSettings())[0]
+#: Before issue 15: a 320-px copy, shrunk so a face of a fifth of the shorter side only just
+#: fills the 24-px window, 2 neighbours.
+OLD = DetectorParams(min_size=0, min_face_ratio=0.2, downscaled_min_neighbors=2, min_face_windows=1)
 
 
 def test_detection_scale_never_enlarges_and_follows_the_smallest_wanted_face() -> None:
-    assert detection_scale(48, 48, SHRUNK) == 1.0  # FER-2013: a fifth is 9.6 px < 24
-    assert detection_scale(224, 224, SHRUNK) == pytest.approx(24 / 44.8)
-    assert detection_scale(480, 640, SHRUNK) == pytest.approx(24 / 96)  # shorter side counts
+    assert detection_scale(48, 48, OLD) == 1.0  # FER-2013: a fifth is 9.6 px < 24
+    assert detection_scale(224, 224, OLD) == pytest.approx(24 / 44.8)
+    assert detection_scale(480, 640, OLD) == pytest.approx(24 / 96)  # shorter side counts
     assert detection_scale(4000, 4000, DetectorParams(max_side=320)) == pytest.approx(0.08)
     assert detection_scale(224, 224, DetectorParams(max_side=320)) == 1.0
+    # The smallest wanted face spans ``min_face_windows`` windows: 1.5 x 24 px on a tenth of 768
+    ratio = DetectorParams(max_side=4000, min_face_ratio=0.1, min_face_windows=1.5)
+    assert detection_scale(768, 1024, ratio) == pytest.approx(36 / 76.8)
+    assert detection_scale(768, 1024, replace(ratio, max_side=320)) == pytest.approx(320 / 1024)
+
+
+#: Where Eileen Collins' face is in the 512x512 astronaut picture.
+ASTRONAUT_FACE = Box(175, 65, 95, 95)
+
+
+def test_astronaut_as_a_512px_jpeg_is_found_with_the_default_settings(cascade) -> None:  # type: ignore[no-untyped-def]
+    # Issue 15 (5c): her face is 18 % of the side; the old defaults gave no_face on this JPEG.
+    jpeg = encode(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR), ".jpg")
+    rows = find_faces(jpeg, DETECT, cascade, SHRUNK, CROP)
+    assert rows[0]["status"] == "face"
+    assert sum(box_of(row).iou(ASTRONAUT_FACE) > 0.6 for row in rows) == 1
+
+
+def _pasted_lfw(index: int, side: int) -> tuple[np.ndarray, Box]:  # type: ignore[type-arg]
+    """``lfw_subset`` face ``index`` upscaled to ``side`` px on the 640x480 coffee picture."""
+    face = (data.lfw_subset()[index] * 255).astype(np.uint8)
+    picture = cv2.resize(cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2GRAY), (640, 480))
+    x, y = 40 + 11 * index, 60 + 3 * index
+    picture[y : y + side, x : x + side] = cv2.resize(face, (side, side), cv2.INTER_CUBIC)
+    return picture, Box(x, y, side, side)
+
+
+def test_lfw_faces_of_a_sixth_of_the_picture_are_found_with_the_default_settings(cascade) -> None:  # type: ignore[no-untyped-def]
+    # Issue 15 (5c): faces of 15 to 20 % of the shorter side were missed: of these 20 faces of
+    # 80 px in 640x480, the old defaults found 3, full resolution finds 18.
+    def found(index: int) -> bool:
+        picture, face = _pasted_lfw(index, 80)
+        return any(box.iou(face) >= 0.5 for box in detect(picture, cascade, SHRUNK))
+
+    assert sum(found(i) for i in range(20)) >= 17
 
 
 def test_shrunk_detection_agrees_with_full_resolution_on_the_astronaut(

@@ -145,16 +145,17 @@ class FacesSettings(_Section):
     scale_factor: float = Field(1.1, gt=1.0)
     min_neighbors: int = Field(5, ge=0)
     min_size: int = Field(0, ge=0, description="Smallest face side in original pixels; 0: any.")
-    max_side: int = Field(320, ge=16, description="Detect on a copy at most this many px a side.")
+    max_side: int = Field(640, ge=16, description="Detect on a copy at most this many px a side.")
     min_face_ratio: float = Field(
-        0.2,
+        0.1,
         ge=0.0,
         le=1.0,
         description="Smallest face looked for, as a share of the image's shorter side; detection "
-        "runs on a copy just large enough for it (0: full resolution up to max_side).",
+        "runs on a copy where it spans 1.75 cascade windows (0: full "
+        "resolution up to max_side).",
     )
     downscaled_min_neighbors: int | None = Field(
-        2, ge=0, description="min_neighbors on a downscaled copy; null: min_neighbors."
+        3, ge=0, description="min_neighbors on a downscaled copy; null: min_neighbors."
     )
     crop_size: int = Field(48, ge=8)
     margin: float = Field(0.1, ge=0.0, le=1.0)
