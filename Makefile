@@ -60,12 +60,18 @@ setup: venv jars  ## both of the above
 demo: setup  ## run the pipeline on FEMO_DATA_DIR (or a generated sample) and print how to query it
 	./scripts/demo.sh
 
+# Two pytest workers (pytest-xdist): a test's driver is mostly one thread planning, so a second
+# worker uses the idle core. Each module runs whole on one worker (tests/conftest.py);
+# PYTEST_WORKERS=0 runs everything in this process, in file order.
+PYTEST_WORKERS ?= 2
+PYTEST_DIST := -n $(PYTEST_WORKERS) --dist loadgroup
+
 test: setup  ## run the test suite (everything CI runs; real data where FEMO_DATA_DIR has it)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_DIST) $(PYTEST_ARGS)
 
 FAST_MARKERS := not submit and not cluster and not sqlserver and not realdata
 test-fast: setup  ## the inner loop: no spark-submit, cluster, SQL server or real data
-	$(PY) -m pytest -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_DIST) -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
 lint:  ## ruff over everything
 	$(VENV)/bin/ruff check femo jobs tests benchmarks
