@@ -116,7 +116,8 @@ def catalog(spark: object, settings: Settings) -> Settings:
 class SubmittedHome:
     """A femo home that real jobs built through ``spark-submit.sh``, as a user builds one: the
     catalog by ``jobs/init_catalog.py``, then the generated sample (``write_images``) ingested
-    as source ``sample``. Read by the notebooks, the submit tests and the SQL server tests."""
+    as source ``sample``. Used by the notebooks, test_spark_submit, the fetch end-to-end path,
+    the kill-and-rerun test and the SQL server tests."""
 
     home: Path
     init: subprocess.CompletedProcess[str]
@@ -132,8 +133,9 @@ SUBMIT_SETTINGS = ("--set", "spark.master=local[2]", "--set", "spark.show_progre
 @pytest.fixture(scope="session")
 def submitted_home(tmp_path_factory: pytest.TempPathFactory) -> SubmittedHome:
     """The session's :class:`SubmittedHome`, built once (two submits) by the first test that
-    asks for it. Its users only read it, or, like the SQL server tests, leave it as they found
-    it: each asserts on its tables as these two jobs left them."""
+    asks for it. A user writes only a source of its own (fetch: ``pixabay``, the kill test:
+    ``kill``) and asserts only on its own source's rows, or, like the SQL server, leaves the
+    home as it found it."""
     root = tmp_path_factory.mktemp("submitted")
     home = root / "home"
     good, bad = write_images(root / "sample" / "images")
