@@ -13,8 +13,6 @@ from .submit import job_lines, submit
 
 pytestmark = pytest.mark.submit
 
-SETTINGS = SUBMIT_SETTINGS
-
 
 @pytest.fixture(scope="module")
 def home(submitted_home: SubmittedHome) -> Path:
@@ -34,7 +32,7 @@ def test_init_catalog_then_query_in_separate_jobs(
         "seeded emotions +8 ~0, "
         "sources +7 ~0; rows emotions 8, sources 7"
     )
-    again = submit("jobs/init_catalog.py", *SETTINGS, home=home)
+    again = submit("jobs/init_catalog.py", *SUBMIT_SETTINGS, home=home)
     # The seven seeded sources plus those the jobs since registered (`sample`, other tests'),
     # read by path from the shared session.
     sources = spark.read.format("delta").load(str(home / "warehouse" / "femo.db" / "sources"))
@@ -46,7 +44,7 @@ def test_init_catalog_then_query_in_separate_jobs(
     # A third process finds the tables by name through the embedded metastore under home.
     query = submit(
         "jobs/query.py",
-        *SETTINGS,
+        *SUBMIT_SETTINGS,
         "--format",
         "json",
         "--sql",
@@ -66,7 +64,7 @@ def test_init_catalog_then_query_in_separate_jobs(
 
 
 def test_bad_sql_is_one_line_and_nonzero(home: Path) -> None:
-    result = submit("jobs/query.py", *SETTINGS, "--sql", "SELEC 1", home=home)
+    result = submit("jobs/query.py", *SUBMIT_SETTINGS, "--sql", "SELEC 1", home=home)
     assert result.returncode == 1
     lines = job_lines(result)
     assert lines == ["error: [PARSE_SYNTAX_ERROR] Syntax error at or near 'SELEC'.(line 1, pos 0)"]

@@ -35,10 +35,9 @@ from .submit import ROOT, job_environ, job_lines, submit
 #: The tests that start the server (the derivation tests below need no JVM).
 sqlserver = pytest.mark.sqlserver
 
-JOB_SETTINGS = SUBMIT_SETTINGS
 #: The server: small and without a web UI (no port clashes with other Spark processes).
 SERVER_SETTINGS = (
-    *JOB_SETTINGS,
+    *SUBMIT_SETTINGS,
     "--set",
     "spark.driver_memory=1g",
     "--set",
@@ -185,7 +184,9 @@ def test_start_again_and_status_see_the_running_server(server: Server) -> None:
 
 @sqlserver
 def test_a_batch_job_says_the_server_holds_the_metastore(server: Server) -> None:
-    job = submit("jobs/query.py", *JOB_SETTINGS, "--sql", "SELECT 1", home=server.home, timeout=300)
+    job = submit(
+        "jobs/query.py", *SUBMIT_SETTINGS, "--sql", "SELECT 1", home=server.home, timeout=300
+    )
     assert job.returncode == 2, job.stdout + job.stderr
     assert job_lines(job)[-1].startswith(
         f"error: the femo SQL server (pid {server.pid()}) holds the embedded Derby metastore"
@@ -208,7 +209,7 @@ def test_stop_closes_the_port_and_frees_the_metastore(server: Server) -> None:
 
     job = submit(
         "jobs/query.py",
-        *JOB_SETTINGS,
+        *SUBMIT_SETTINGS,
         "--format",
         "json",
         "--sql",
