@@ -21,13 +21,6 @@ from .submit import submit
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL_CONF = ROOT / "conf" / "local.yaml"
 
-#: JVM options for every driver the tests start (the shared session and each spark-submit):
-#: short-lived drivers on small data spend their time planning, not in hot loops, so the quick
-#: C1 compiler and the serial collector beat the defaults (test_catalog + test_detect_faces:
-#: 268 s -> 228 s on 2 shared cores). spark-submit reads SPARK_SUBMIT_OPTS; a value already
-#: set wins.
-os.environ.setdefault("SPARK_SUBMIT_OPTS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
-
 #: Overrides that make the shared test session small and quiet.
 TEST_OVERRIDES = (
     "spark.master=local[2]",

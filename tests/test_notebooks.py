@@ -11,7 +11,7 @@ import pytest
 from nbclient import NotebookClient
 
 from .conftest import SubmittedHome
-from .submit import ROOT
+from .submit import ROOT, SHORT_DRIVER_OPTS
 
 #: Each notebook runs in its own kernel, with its own JVM, after jobs run through spark-submit.
 pytestmark = pytest.mark.submit
@@ -27,6 +27,7 @@ def execute(name: str, home: Path) -> dict[int, str]:
             "FEMO_HOME": str(home),
             "FEMO_CONF": str(ROOT / "conf" / "local.yaml"),
             "PYSPARK_PYTHON": sys.executable,
+            "SPARK_SUBMIT_OPTS": os.environ.get("SPARK_SUBMIT_OPTS", SHORT_DRIVER_OPTS),
         }
     )
     try:
