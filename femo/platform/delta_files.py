@@ -282,9 +282,9 @@ def read_where(
     spark: SparkSession, table: str, columns: Sequence[str], equals: Mapping[str, str]
 ) -> pa.Table:
     """Columns ``columns`` of the rows of Delta table ``table`` whose ``equals`` columns hold
-    the given values, at its latest version, with the table's types (as pyspark's
-    ``to_arrow_schema`` maps them; timestamps in UTC). Read with delta-rs on the driver, or
-    through Spark where delta-rs cannot read the table; the same rows either way."""
+    the given values (every row for none), at its latest version, with the table's types (as
+    pyspark's ``to_arrow_schema`` maps them; timestamps in UTC). Read with delta-rs on the
+    driver, or through Spark where delta-rs cannot read the table; the same rows either way."""
     from deltalake import DeltaTable
     from deltalake.exceptions import DeltaError
 
@@ -292,14 +292,14 @@ def read_where(
         delta = DeltaTable(table_location(spark, table))
         schema = StructType.fromJson(json.loads(delta.schema().to_json()))
         data = delta.to_pyarrow_table(
-            columns=list(columns), filters=[(c, "=", v) for c, v in equals.items()]
+            columns=list(columns), filters=[(c, "=", v) for c, v in equals.items()] or None
         )
     except (DeltaError, OSError) as err:
         log.info("%s: read through Spark, as delta-rs cannot (%s)", table, err)
         frame = spark.table(table)
         schema = frame.schema
         match: list[Column] = [F.col(c) == v for c, v in equals.items()]
-        selected = frame.where(reduce(lambda a, b: a & b, match)).select(*columns)
+        selected = frame.where(reduce(lambda a, b: a & b, match, F.lit(True))).select(*columns)
         batches = selected._collect_as_arrow()
         data = pa.Table.from_batches(batches) if batches else None
     wanted = to_arrow_schema(StructType([schema[c] for c in columns]))

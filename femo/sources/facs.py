@@ -36,9 +36,7 @@ from femo.platform.settings import HttpSettings
 from femo.sources.http import get, session
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
-
-    from femo.platform.catalog import MergeResult
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
 
@@ -487,42 +485,84 @@ def content_schema(spec: TableSpec) -> StructType:
     return StructType([f for f in spec.schema.fields if f.name not in STAMP_COLUMNS])
 
 
-def _upsert_changed(
+@dataclass(frozen=True)
+class RowChanges:
+    """How a table's content must change to mirror the page (:func:`row_changes`)."""
+
+    inserted: list[tuple[Any, ...]]
+    updated: list[tuple[Any, ...]]
+    deleted: list[tuple[Any, ...]]  # keys
+
+    @property
+    def upserts(self) -> list[tuple[Any, ...]]:
+        """The rows to MERGE: new ones and changed ones."""
+        return [*self.inserted, *self.updated]
+
+
+def row_changes(
+    current: Iterable[tuple[Any, ...]], wanted: Iterable[tuple[Any, ...]], key: Sequence[int]
+) -> RowChanges:
+    """Rows of ``wanted`` that ``current`` lacks (by the columns at ``key``), rows whose content
+    differs, and keys of ``current`` that ``wanted`` no longer has. Pure; rows in page order."""
+
+    def key_of(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(row[i] for i in key)
+
+    stored = {key_of(row): row for row in current}
+    inserted: list[tuple[Any, ...]] = []
+    updated: list[tuple[Any, ...]] = []
+    seen = set()
+    for row in wanted:
+        seen.add(key_of(row))
+        old = stored.get(key_of(row))
+        if old is None:
+            inserted.append(row)
+        elif old != row:
+            updated.append(row)
+    return RowChanges(inserted, updated, [k for k in stored if k not in seen])
+
+
+def _changes(
+    spark: SparkSession, spec: TableSpec, database: str, wanted: list[tuple[Any, ...]]
+) -> RowChanges:
+    """:func:`row_changes` of ``spec``'s table against ``wanted``, its rows read on the driver
+    (two small tables: a Spark diff costs seconds of planning for a few dozen rows)."""
+    from femo.platform.delta_files import read_where
+
+    content = content_schema(spec).fieldNames()
+    current = read_where(spark, f"{database}.{spec.name}", content, {}).to_pylist()
+    key = [content.index(k) for k in spec.key]
+    return row_changes((tuple(r[c] for c in content) for r in current), wanted, key)
+
+
+def _upsert(
     spark: SparkSession,
     spec: TableSpec,
     database: str,
-    rows: DataFrame,
+    rows: list[tuple[Any, ...]],
     scraped_at: datetime,
     run_id: str,
-) -> MergeResult:
-    """MERGE on ``spec.key`` the rows whose content is new or changed, stamped with this run;
-    unchanged rows keep their stamps. Nothing changed, nothing committed."""
-    from pyspark.sql import functions as F
+) -> None:
+    """MERGE ``rows`` (content columns) on ``spec.key``, stamped with this run."""
+    from femo.platform.catalog import upsert
 
-    from femo.platform.catalog import merge_rows
-
-    content = rows.columns
-    changed = rows.exceptAll(spark.table(f"{database}.{spec.name}").select(*content)).select(
-        *content,
-        F.lit(scraped_at).alias("scraped_at"),
-        F.lit(run_id).alias("run_id"),
-    )
-    return merge_rows(spark, spec, database, changed)
+    if rows:
+        stamped = [(*row, scraped_at, run_id) for row in rows]
+        schema = StructType(
+            [*content_schema(spec).fields, *(spec.schema[c] for c in STAMP_COLUMNS)]
+        )
+        upsert(spark, spec, database, spark.createDataFrame(stamped, schema))
 
 
-def _delete_missing(spark: SparkSession, spec: TableSpec, database: str, rows: DataFrame) -> int:
-    """Delete the rows whose key is not in ``rows``; how many were deleted."""
+def _delete(
+    spark: SparkSession, spec: TableSpec, database: str, keys: list[tuple[Any, ...]]
+) -> None:
+    """Delete the rows whose key is in ``keys``."""
     from femo.platform.catalog import delete_keys
 
-    table = spark.table(f"{database}.{spec.name}")
-    gone = table.select(*spec.key).exceptAll(rows.select(*spec.key)).cache()
-    try:
-        deleted = gone.count()
-        if deleted:
-            delete_keys(spark, spec, database, gone)
-        return deleted
-    finally:
-        gone.unpersist()
+    if keys:
+        schema = StructType([spec.schema[k] for k in spec.key])
+        delete_keys(spark, spec, database, spark.createDataFrame(keys, schema))
 
 
 def write_facs(spark: SparkSession, database: str, rows: FacsRows) -> FacsSummary:
@@ -535,16 +575,21 @@ def write_facs(spark: SparkSession, database: str, rows: FacsRows) -> FacsSummar
     upserted and pruned, then action units pruned, so a reader never sees a link to an action
     unit that is not there.
     """
-    units = spark.createDataFrame(rows.action_units, content_schema(ACTION_UNITS))
-    links = spark.createDataFrame(rows.emotion_action_units, content_schema(EMOTION_ACTION_UNITS))
+    units = _changes(spark, ACTION_UNITS, database, rows.action_units)
+    links = _changes(spark, EMOTION_ACTION_UNITS, database, rows.emotion_action_units)
     stamps = (rows.scraped_at, rows.run_id)
-    unit_merge = _upsert_changed(spark, ACTION_UNITS, database, units, *stamps)
-    link_merge = _upsert_changed(spark, EMOTION_ACTION_UNITS, database, links, *stamps)
-    link_deleted = _delete_missing(spark, EMOTION_ACTION_UNITS, database, links)
-    unit_deleted = _delete_missing(spark, ACTION_UNITS, database, units)
+    _upsert(spark, ACTION_UNITS, database, units.upserts, *stamps)
+    _upsert(spark, EMOTION_ACTION_UNITS, database, links.upserts, *stamps)
+    _delete(spark, EMOTION_ACTION_UNITS, database, links.deleted)
+    _delete(spark, ACTION_UNITS, database, units.deleted)
     return FacsSummary(
-        TableChange(len(rows.action_units), unit_merge.inserted, unit_merge.updated, unit_deleted),
         TableChange(
-            len(rows.emotion_action_units), link_merge.inserted, link_merge.updated, link_deleted
+            len(rows.action_units), len(units.inserted), len(units.updated), len(units.deleted)
+        ),
+        TableChange(
+            len(rows.emotion_action_units),
+            len(links.inserted),
+            len(links.updated),
+            len(links.deleted),
         ),
     )
