@@ -19,6 +19,7 @@ from femo.platform.schemas import (
     DIMENSION_TABLES,
     EXTERNAL_TABLES,
     INGEST_TABLES,
+    ML_TABLES,
     SOURCES,
     TableSpec,
 )
@@ -31,7 +32,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Every table init_catalog creates.
-ALL_TABLES: tuple[TableSpec, ...] = (*DIMENSION_TABLES, *INGEST_TABLES, *EXTERNAL_TABLES)
+ALL_TABLES: tuple[TableSpec, ...] = (
+    *DIMENSION_TABLES,
+    *INGEST_TABLES,
+    *EXTERNAL_TABLES,
+    *ML_TABLES,
+)
 
 #: What a source_id looks like: it becomes part of view names and partition paths.
 SOURCE_ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")

@@ -17,6 +17,7 @@ from pyspark.sql.types import (
     DoubleType,
     IntegerType,
     LongType,
+    MapType,
     StringType,
     StructField,
     StructType,
@@ -392,6 +393,74 @@ DOWNLOADS = TableSpec(
     ),
 )
 DOWNLOAD_TABLES: tuple[TableSpec, ...] = (DOWNLOADS,)
+
+# -- Training sets (jobs/build_training_set.py) --
+TRAINING_SETS = TableSpec(
+    name="training_sets",
+    comment="One row per training set: how it was chosen, the Delta versions it read, counts.",
+    key=("set_id",),
+    schema=StructType(
+        [
+            col(
+                "set_id",
+                StringType(),
+                "hash of the parameters and the table versions read: same inputs, same id",
+                nullable=False,
+            ),
+            col("params", StringType(), "the selection parameters as JSON"),
+            col(
+                "table_versions",
+                MapType(StringType(), LongType()),
+                "Delta version of each table read (faces, images, emotions): rebuild with them",
+            ),
+            col("classes", ArrayType(IntegerType()), "emotion ids the set trains, in order"),
+            col(
+                "class_weights",
+                MapType(IntegerType(), DoubleType()),
+                "emotion id -> weight, train rows / (classes x rows of that class)",
+            ),
+            col("split_counts", MapType(StringType(), LongType()), "rows per split"),
+            col(
+                "excluded",
+                MapType(StringType(), LongType()),
+                "candidates left out, by reason (in_test, similar_to_test, label_conflict, ...)",
+            ),
+            col("rows", LongType(), "rows in training_examples"),
+            col("created_at", TimestampType(), "when the set was completed"),
+            col("run_id", StringType(), "the run that built the set"),
+        ]
+    ),
+)
+
+TRAINING_EXAMPLES = TableSpec(
+    name="training_examples",
+    comment="The rows of each training set: a face crop, its label, split and class weight.",
+    key=("set_id", "source", "path"),
+    partition_by=("set_id", "split"),
+    references={
+        "set_id": "training_sets.set_id",
+        "face_id": "faces.face_id",
+        "image_id": "images.image_id",
+        "label_id": "emotions.emotion_id",
+    },
+    schema=StructType(
+        [
+            col("set_id", StringType(), "the set (training_sets.set_id)", nullable=False),
+            col("source", StringType(), "source of the image copy", nullable=False),
+            col("path", StringType(), "path of the image copy", nullable=False),
+            col("image_id", StringType(), "the image (images.image_id)", nullable=False),
+            col("face_id", StringType(), "the face (faces.face_id)", nullable=False),
+            col("label_id", IntegerType(), "emotion id", nullable=False),
+            col("split", StringType(), "train, val or test", nullable=False),
+            col("weight", DoubleType(), "class weight of the label"),
+            col("phash", LongType(), "64-bit DCT perceptual hash of the crop"),
+            col("crop", BinaryType(), "PNG of the crop (faces.crop)", nullable=False),
+            col("crop_size", IntegerType(), "crop side in pixels"),
+        ]
+    ),
+)
+
+ML_TABLES: tuple[TableSpec, ...] = (TRAINING_SETS, TRAINING_EXAMPLES)
 
 #: Dimension tables created by ``jobs/init_catalog.py``.
 DIMENSION_TABLES: tuple[TableSpec, ...] = (EMOTIONS, SOURCES)

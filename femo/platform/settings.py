@@ -247,6 +247,24 @@ class SqlServerSettings(_Section):
     port: int = Field(10000, ge=1, le=65535, description="HiveServer2 binary-protocol port.")
 
 
+class AugmentSettings(_Section):
+    """Random changes to training crops, in ``tf.data`` (never to validation or test)."""
+
+    flip: bool = Field(True, description="Mirror left-right half of the time.")
+    shift: float = Field(0.1, ge=0, lt=0.5, description="Largest shift, share of the side.")
+    rotation: float = Field(10.0, ge=0, le=180, description="Largest rotation, degrees.")
+    zoom: float = Field(0.1, ge=0, lt=1, description="Largest zoom in or out, share of the side.")
+
+
+class TrainingSettings(_Section):
+    """How training sets are fed to the models (``femo.ml.feeding``)."""
+
+    image_size: int = Field(48, ge=8, description="Crop side the models take (faces.crop_size).")
+    batch_size: int = Field(128, ge=1, description="Examples per step and rank.")
+    shuffle_buffer: int = Field(4096, ge=1, description="Examples shuffled together in tf.data.")
+    augment: AugmentSettings = Field(default_factory=AugmentSettings)  # type: ignore[arg-type]
+
+
 class Settings(_Section):
     """All femo settings. Mirrors ``conf/local.yaml`` key for key."""
 
@@ -261,6 +279,7 @@ class Settings(_Section):
     http: HttpSettings = Field(default_factory=HttpSettings)  # type: ignore[arg-type]
     fetch: FetchSettings = Field(default_factory=FetchSettings)  # type: ignore[arg-type]
     sql_server: SqlServerSettings = Field(default_factory=SqlServerSettings)  # type: ignore[arg-type]
+    training: TrainingSettings = Field(default_factory=TrainingSettings)  # type: ignore[arg-type]
 
     # Derived locations -------------------------------------------------------------------
     def _under_home(self, name: str) -> str:
