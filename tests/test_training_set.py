@@ -1,5 +1,5 @@
-"""jobs/build_training_set.py over ingested and detected faces, in process on the shared
-catalog: leaks out of train, duplicates, conflicts, splits, samples, ids, time travel, reruns.
+"""jobs/build_training_set.py over ingested and detected faces, in process on a database of its
+own: leaks out of train, duplicates, conflicts, splits, samples, ids, time travel, reruns.
 
 The collection is FER-like (source ``fer_sets``, policy ``whole_image``: each image is its own
 face) and every picture is distinct noise unless a case makes it a copy, so every count below is
@@ -12,6 +12,7 @@ import argparse
 import io
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,9 +28,9 @@ from jobs.build_training_set import BuildTrainingSet
 from jobs.detect_faces import DetectFaces
 from jobs.ingest_images import IngestImages
 
-from .conftest import make_settings, run_job
+from .conftest import make_settings, own_database, run_job
 
-DATABASE = "femo"
+DATABASE = "femo_training_sets"
 SOURCE = "fer_sets"
 #: Distinct train pictures per emotion (angry 0, happy 3, sad 4) and test pictures of each.
 TRAIN = {"angry": 4, "happy": 12, "sad": 8}
@@ -103,13 +104,18 @@ class Built:
 @pytest.fixture(scope="module")
 def built(
     spark: SparkSession, catalog: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Built:
+) -> Iterator[Built]:
     root = tmp_path_factory.mktemp("training-set")
     write_collection(root / "fer")
-    settings = make_settings(Path(catalog.home), f"faces.policies.{SOURCE}=whole_image")
-    ingest(spark, settings, root / "fer")
-    first = build(spark, settings, "--val-fraction", "0")
-    return Built(settings, root, first, rows_of(spark, set_id_of(first)))
+    with own_database(spark, catalog, DATABASE):
+        settings = make_settings(
+            Path(catalog.home),
+            f"catalog.database={DATABASE}",
+            f"faces.policies.{SOURCE}=whole_image",
+        )
+        ingest(spark, settings, root / "fer")
+        first = build(spark, settings, "--val-fraction", "0")
+        yield Built(settings, root, first, rows_of(spark, set_id_of(first)))
 
 
 def test_leaks_conflicts_and_copies_leave_train(built: Built) -> None:

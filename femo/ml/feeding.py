@@ -161,19 +161,26 @@ def decode(dataset: tf.data.Dataset, classes: Sequence[int], image_size: int) ->
 
 def augmenter(settings: AugmentSettings, seed: int) -> Any:
     """A Keras model of the random flips, shifts, rotations and zooms of ``settings``, applied
-    in ``tf.data`` to training batches only (models are saved without it)."""
+    in ``tf.data`` to training batches only (models are saved without it), in float32 whatever
+    the global compute policy."""
     import tensorflow as tf
 
     layers = tf.keras.layers
     steps: list[Any] = []
     if settings.flip:
-        steps.append(layers.RandomFlip("horizontal", seed=seed))
+        steps.append(layers.RandomFlip("horizontal", seed=seed, dtype="float32"))
     if settings.shift:
-        steps.append(layers.RandomTranslation(settings.shift, settings.shift, seed=seed + 1))
+        steps.append(
+            layers.RandomTranslation(settings.shift, settings.shift, seed=seed + 1, dtype="float32")
+        )
     if settings.rotation:
-        steps.append(layers.RandomRotation(settings.rotation / 360.0, seed=seed + 2))
+        steps.append(
+            layers.RandomRotation(settings.rotation / 360.0, seed=seed + 2, dtype="float32")
+        )
     if settings.zoom:
-        steps.append(layers.RandomZoom(settings.zoom, settings.zoom, seed=seed + 3))
+        steps.append(
+            layers.RandomZoom(settings.zoom, settings.zoom, seed=seed + 3, dtype="float32")
+        )
     return tf.keras.Sequential(steps, name="augment")
 
 
