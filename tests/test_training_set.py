@@ -226,3 +226,18 @@ def test_bad_requests_are_one_line_errors(spark: SparkSession, built: Built) -> 
     assert "no training set 0123" in fails(spark, built.settings, "--rebuild", "0123" + "0" * 28)
     assert "is not a training set id" in fails(spark, built.settings, "--rebuild", "x' OR 1=1")
     assert "--per-emotion must be at least 1" in fails(spark, built.settings, "--per-emotion", "0")
+
+
+def test_face_rows_without_a_readable_crop_are_counted_out(
+    spark: SparkSession, built: Built
+) -> None:
+    ids = spark.sql(
+        f"SELECT DISTINCT image_id FROM {DATABASE}.images WHERE path LIKE '%/train/happy/happy_1%'"
+    ).collect()
+    assert len(ids) == 3
+    listed = ", ".join(f"'{r.image_id}'" for r in ids)  # sha256 hex digests
+    spark.sql(f"UPDATE {DATABASE}.faces SET crop = X'00FF' WHERE image_id IN ({listed})")
+    line = build(spark, built.settings, "--val-fraction", "0", "--seed", "7")
+    # happy_1, happy_10 and happy_11: their crops no longer decode
+    assert "missing_crop 3" in line, line
+    assert ": 22 train, 0 val, 7 test rows" in line  # 25 before

@@ -29,7 +29,7 @@ IN_TEST: Final = "in_test"  # its bytes are a test image's
 SIMILAR_TO_TEST: Final = "similar_to_test"  # its perceptual hash is a test image's
 LABEL_CONFLICT: Final = "label_conflict"  # the same picture under two labels in train/val
 DUPLICATE: Final = "duplicate"  # another copy of a picture already in train/val
-MISSING_CROP: Final = "missing_crop"  # a face row without a crop
+MISSING_CROP: Final = "missing_crop"  # a face row without a crop, or one that does not decode
 NOT_SAMPLED: Final = "not_sampled"  # left out by --per-emotion or --fraction
 
 

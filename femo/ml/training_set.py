@@ -140,7 +140,7 @@ def candidates(
 def choose(rows: DataFrame, params: SelectionParams) -> DataFrame:
     """``rows`` (candidates with the ``phash`` of their crop) with the set's ``set_split`` and why
     each is left out (``reason``, NULL for the rows of the set): the rules of this module's
-    docstring, and ``missing_crop`` for a face row without a crop."""
+    docstring, and ``missing_crop`` for a face row without a crop that decodes."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -157,7 +157,7 @@ def choose(rows: DataFrame, params: SelectionParams) -> DataFrame:
         .otherwise(F.lit(TRAIN))
     )
     rows = rows.withColumn("set_split", set_split)
-    usable = F.col("crop").isNotNull()
+    usable = F.col("crop").isNotNull() & F.col("phash").isNotNull()  # hashed: it decodes
     missing = rows.where(~usable).withColumn("reason", F.lit(MISSING_CROP))
     rows = rows.where(usable)
     test = rows.where(F.col("set_split") == TEST)
