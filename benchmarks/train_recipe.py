@@ -29,7 +29,7 @@ from femo.ml.feeding import (
     training_stream,
 )
 from femo.ml.zoo import build_model
-from femo.platform.settings import AugmentSettings
+from femo.platform.settings import CONF_ENV, load_settings
 
 
 def newest_set(database: Path) -> dict[str, Any]:
@@ -64,13 +64,14 @@ def macro_f1(truth: np.ndarray, guess: np.ndarray, classes: int) -> tuple[float,
 
 
 def main() -> None:
+    # the femo home, database and feeding (training.*) from the settings, as a job reads them
+    settings = load_settings(os.environ.get(CONF_ENV), environ=os.environ)
+    feed = settings.training
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--home", default=os.environ.get("FEMO_HOME", "~/.femo"))
-    parser.add_argument("--database", default="femo")
     parser.add_argument("--model", default="compact")
     parser.add_argument("--epochs", type=int, default=200, help="at most this many")
     parser.add_argument("--minutes", type=float, default=45, help="wall-clock budget")
-    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=feed.batch_size)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--bfloat16", action="store_true", help="Keras mixed_bfloat16 policy")
     parser.add_argument("--class-weights", action="store_true", help="weight the loss by class")
@@ -82,16 +83,17 @@ def main() -> None:
     tf.keras.utils.set_random_seed(args.seed)
     if args.bfloat16:
         tf.keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    database = Path(args.home).expanduser() / "warehouse" / f"{args.database}.db"
+    database = Path(settings.warehouse_dir) / f"{settings.catalog.database}.db"
     chosen = newest_set(database)
     set_id, classes = chosen["set_id"], list(chosen["classes"])
     examples = str(database / "training_examples")
     train = split_files(examples, set_id, "train")
-    val_x, val_y = in_memory(split_files(examples, set_id, "val"), classes, 48)
-    test_x, test_y = in_memory(split_files(examples, set_id, "test"), classes, 48)
+    size = feed.image_size
+    val_x, val_y = in_memory(split_files(examples, set_id, "val"), classes, size)
+    test_x, test_y = in_memory(split_files(examples, set_id, "test"), classes, size)
     print(f"set {set_id}: {train.rows} train, {len(val_y)} val, {len(test_y)} test", flush=True)
 
-    model = build_model(args.model, (48, 48, 1), len(classes))
+    model = build_model(args.model, (size, size, 1), len(classes))
     model.compile(
         optimizer=tf.keras.optimizers.Adam(args.lr),
         loss="sparse_categorical_crossentropy",
@@ -108,7 +110,12 @@ def main() -> None:
 
     with make_reader(train, epochs=None, seed=args.seed) as reader:
         stream = training_stream(
-            reader, classes, image_size=48, batch_size=args.batch, augment=AugmentSettings()
+            reader,
+            classes,
+            image_size=size,
+            batch_size=args.batch,
+            augment=feed.augment,
+            shuffle_buffer=feed.shuffle_buffer,
         )
         if not args.class_weights:
             stream = stream.map(lambda x, y, w: (x, y))

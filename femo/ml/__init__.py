@@ -3,5 +3,6 @@
 ``jobs/build_training_set.py``), Petastorm feeding into ``tf.data`` (:mod:`femo.ml.feeding`) and
 the model zoo (:mod:`femo.ml.zoo`).
 
-Imports the ground and :mod:`femo.faces.detection` (each source's face policy).
+Imports the ground, :mod:`femo.ingest.layout` (split names) and :mod:`femo.faces.detection`
+(each source's face policy).
 """

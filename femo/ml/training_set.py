@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from femo.faces.detection import policy_column
+from femo.ingest.layout import TEST, TRAIN, UNSPLIT, VAL
 from femo.ml.selection import (
     DUPLICATE,
     IN_TEST,
@@ -39,9 +40,6 @@ from femo.ml.selection import (
     MISSING_CROP,
     NOT_SAMPLED,
     SIMILAR_TO_TEST,
-    TEST,
-    TRAIN,
-    VAL,
     SelectionParams,
     TrainingSetError,
     bucket_expr,
@@ -148,7 +146,7 @@ def choose(rows: DataFrame, params: SelectionParams) -> DataFrame:
     set_split = (
         F.when(own_split == TEST, F.lit(TEST))
         .when(
-            (own_split == "unsplit")
+            (own_split == UNSPLIT)
             & (F.expr(bucket_expr("image_id", "test")) < params.test_fraction),
             F.lit(TEST),
         )
@@ -297,7 +295,7 @@ def record_set(
         "created_at": datetime.now(UTC),
         "run_id": run_id,
     }
-    schema = spark.table(f"{database}.{TRAINING_SETS.name}").schema
+    schema = TRAINING_SETS.schema
     frame = spark.createDataFrame([tuple(row[f.name] for f in schema.fields)], schema)
     upsert(spark, TRAINING_SETS, database, frame, update=False)
     log.info("recorded training set %s: %s", summary.set_id, json.dumps(summary.split_counts))
