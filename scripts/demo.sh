@@ -39,10 +39,10 @@ else
   everyday="$home/sample/everyday_emotions.csv"
 fi
 
-echo "== 1/9 catalog: database, emotions, sources"
+echo "== 1/10 catalog: database, emotions, sources"
 $submit jobs/init_catalog.py
 
-echo "== 2/9 downloads: the Pixabay job against a local mirror of generated pictures"
+echo "== 2/10 downloads: the Pixabay job against a local mirror of generated pictures"
 echo "   (for pixabay.com itself: export PIXABAY_API_KEY=... and leave out the base_url --set)"
 mirror_log=$(mktemp)
 PYTHONPATH=. "$py" -m femo.sources.mirror "$home/sample/images/train" >"$mirror_log" 2>&1 &
@@ -55,32 +55,36 @@ PIXABAY_API_KEY=local-mirror $submit jobs/fetch_api_images.py --source pixabay \
   --set "fetch.connectors.pixabay.base_url=$mirror_url"
 kill "$mirror_pid" 2>/dev/null || true
 
-echo "== 3/9 ingest: decode, measure and quarantine $images and the downloads"
+echo "== 3/10 ingest: decode, measure and quarantine $images and the downloads"
 $submit jobs/ingest_images.py --source "$source" --path "$images"
 if [[ -n "$csv" ]]; then
   $submit jobs/ingest_images.py --source sample_csv --path "$csv" --layout fer_csv
 fi
 $submit jobs/ingest_images.py --source pixabay --path "$home/landing/pixabay"
 
-echo "== 4/9 faces: Haar cascade per source policy, 48x48 crops"
+echo "== 4/10 faces: Haar cascade per source policy, 48x48 crops"
 $submit jobs/detect_faces.py
 
-echo "== 5/9 training set: labelled faces, test leaks and label conflicts out of train"
+echo "== 5/10 training set: labelled faces, test leaks and label conflicts out of train"
 $submit jobs/build_training_set.py --source "$source"
 
-echo "== 6/9 FACS action units from the iMotions guide (a saved copy when offline)"
+echo "== 6/10 training: a small model for two epochs on two Horovod ranks, tracked in MLflow"
+echo "   (the accuracy recipe is in BENCHMARKS.md; a second demo finds this run recorded)"
+$submit jobs/train.py --model compact --epochs 2 --num-proc 2 --set training.warmup_epochs=1
+
+echo "== 7/10 FACS action units from the iMotions guide (a saved copy when offline)"
 if ! $submit jobs/scrape_facs.py --set http.retries=1 --set http.connect_timeout_s=3; then
   echo "   the page is not reachable from here: reading the copy in tests/fixtures/facs/"
   $submit jobs/scrape_facs.py --html tests/fixtures/facs/imotions_facs.html
 fi
 
-echo "== 7/9 everyday emotions: clean $everyday"
+echo "== 8/10 everyday emotions: clean $everyday"
 $submit jobs/ingest_everyday.py --path "$everyday"
 
-echo "== 8/9 EDA report"
+echo "== 9/10 EDA report"
 $submit jobs/eda_report.py
 
-echo "== 9/9 a few insights (jobs/query.py --list shows them all)"
+echo "== 10/10 a few insights (jobs/query.py --list shows them all)"
 echo "-- images per emotion and split"
 $submit jobs/query.py --file sql/insights/images_per_emotion_and_split.sql --param "source=$source"
 echo "-- quarantine by reason"
@@ -89,6 +93,9 @@ echo "-- face detection rate per source and emotion"
 $submit jobs/query.py --file sql/insights/face_detection_rate.sql
 echo "-- the training set: emotions per split and their class weights"
 $submit jobs/query.py --file sql/insights/training_set_balance.sql
+echo "-- training runs and how the newest did per emotion on the test split"
+$submit jobs/query.py --file sql/insights/training_runs.sql
+$submit jobs/query.py --file sql/insights/model_per_class.sql
 echo "-- the action units of happiness"
 $submit jobs/query.py --file sql/insights/action_units_of_emotion.sql --param emotion=happy
 echo "-- everyday emotions: positive vs negative by weekday"
@@ -99,10 +106,12 @@ cat <<MSG
 == Done. Everything femo wrote is under $home:
    warehouse/  Delta tables of the database femo     metastore/  embedded Derby metastore
    landing/    downloaded images and their journal   reports/eda.html  the EDA report
+   models/     training runs' checkpoints             mlflow/  MLflow runs and the model registry
 Query the tables and views by name (images, quarantine, faces, downloads, action_units,
-everyday_emotions, training_sets, training_examples, all_images, all_data, faces_current, images_<source>, ...):
+everyday_emotions, training_sets, training_examples, training_runs, run_metrics, all_images, all_data, faces_current, images_<source>, ...):
    ./spark-submit.sh jobs/query.py --list
    ./spark-submit.sh jobs/query.py --file sql/insights/label_conflicts.sql --format csv
    make sql-server   then any JDBC/ODBC client on jdbc:hive2://127.0.0.1:10000/femo
    or from a notebook: notebooks/eda.ipynb, notebooks/quickstart.ipynb
+Browse runs and registered models: .venv/bin/mlflow ui --backend-store-uri sqlite:///$home/mlflow/mlflow.db
 MSG

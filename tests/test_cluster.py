@@ -1,9 +1,11 @@
-"""spark-submit.sh against a real Spark standalone cluster (master + worker on 127.0.0.1)."""
+"""spark-submit.sh against a real Spark standalone cluster on 127.0.0.1: a master and two
+workers of one core each, so that two Horovod ranks run in two executors and talk over Gloo."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import SUBMIT_SETTINGS
 from .submit import job_lines, submit
+from .test_training import write_collection
 
 pytestmark = pytest.mark.cluster
 
@@ -66,7 +70,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int, Path]]:
-    """A standalone master and one worker (2 cores); stopped whatever happens."""
+    """A standalone master and two workers of one core each; stopped whatever happens."""
     base = tmp_path_factory.mktemp("standalone")
     home = spark_home()
     env = {
@@ -103,22 +107,23 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int
             log="master.log",
         )
         wait_for(lambda: master_state(ui)["status"] == "ALIVE", "master")
-        start(
-            "org.apache.spark.deploy.worker.Worker",
-            url,
-            "--host",
-            "127.0.0.1",
-            "--cores",
-            "2",
-            "--memory",
-            "3g",
-            "--webui-port",
-            str(free_port()),
-            "--work-dir",
-            str(base / "work"),
-            log="worker.log",
-        )
-        wait_for(lambda: master_state(ui)["aliveworkers"] == 1, "worker")
+        for worker in ("worker-1", "worker-2"):
+            start(
+                "org.apache.spark.deploy.worker.Worker",
+                url,
+                "--host",
+                "127.0.0.1",
+                "--cores",
+                "1",
+                "--memory",
+                "3g",
+                "--webui-port",
+                str(free_port()),
+                "--work-dir",
+                str(base / "work"),
+                log=f"{worker}.log",
+            )
+        wait_for(lambda: master_state(ui)["aliveworkers"] == 2, "workers")
         yield url, ui, base / "work"
     finally:
         for daemon in reversed(daemons):
@@ -152,3 +157,47 @@ def test_bootstrap_and_query_on_a_standalone_cluster(
     assert [app["name"] for app in finished] == ["femo", "femo"]
     executor_logs = sorted(workdir.glob("app-*/*/stderr"))
     assert {log.parent.parent.name for log in executor_logs} == {app["id"] for app in finished}
+
+
+def test_training_runs_two_horovod_ranks_in_two_executors(
+    cluster: tuple[str, int, Path], tmp_path: Path
+) -> None:
+    """The data jobs build a small training set locally; jobs/train.py is submitted to the
+    cluster, whose two one-core executors each hold one rank (Gloo between them)."""
+    url, ui, workdir = cluster
+    home = tmp_path / "home"
+    write_collection(tmp_path / "fer")
+    local = (*SUBMIT_SETTINGS, "--set", "faces.policies.fer_train=whole_image")
+    for job in (
+        ("jobs/init_catalog.py",),
+        ("jobs/ingest_images.py", "--source", "fer_train", "--path", str(tmp_path / "fer")),
+        ("jobs/detect_faces.py", "--source", "fer_train"),
+        ("jobs/build_training_set.py", "--source", "fer_train"),
+    ):
+        done = submit(*job, *local, home=home)
+        assert done.returncode == 0, done.stdout + done.stderr
+    train = submit(
+        "--master",
+        url,
+        "jobs/train.py",
+        "--model",
+        "dense",
+        "--epochs",
+        "1",
+        "--num-proc",
+        "2",
+        "--set",
+        "training.batch_size=8",
+        home=home,
+        timeout=600,
+    )
+    assert train.returncode == 0, train.stdout + train.stderr
+    assert job_lines(train)[-1].startswith("trained dense on set ")
+    assert " with 2 rank(s): 1 epochs in " in job_lines(train)[-1]
+    # each rank ran in its own executor's folder: <work>/<app>/<executor>
+    places = re.findall(r"rank (\d) ran on \S+ pid \d+ in (\S+)", train.stdout + train.stderr)
+    assert sorted(rank for rank, _ in places) == ["0", "1"]
+    folders = {Path(folder) for _, folder in places}
+    assert len(folders) == 2
+    assert len({f.parent for f in folders}) == 1  # one application
+    assert next(iter(folders)).parent.parent == workdir

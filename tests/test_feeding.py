@@ -140,12 +140,12 @@ def test_labels_map_to_class_positions() -> None:
 
 def test_training_stream_is_endless_batched_and_weighted(table: Path) -> None:
     files = split_files(str(table), "a", "train")
-    with make_reader(files, epochs=None, rank=1, ranks=2, seed=3) as reader:
+    with make_reader(files, epochs=1, rank=1, ranks=2, seed=3) as reader:
         stream = training_stream(
             reader, CLASSES, image_size=48, batch_size=8, augment=NO_AUGMENT, seed=3
         )
         batches = list(stream.take(3 * steps_per_epoch(files.rows, 2, 8)))  # three epochs
-    assert len(batches) == 6  # 48 examples from a shard of 20: it repeats
+    assert len(batches) == 6  # 48 examples from a shard of 20 read once: it repeats from memory
     for pixels, labels, weights in batches:
         assert pixels.shape == (8, 48, 48, 1) and pixels.dtype.name == "float32"
         numbers = pixels.numpy()[:, 0, 0, 0].astype(int)
@@ -157,12 +157,24 @@ def test_training_stream_is_endless_batched_and_weighted(table: Path) -> None:
 
 def first_batch(files: object, augment: AugmentSettings) -> tuple[np.ndarray, list[int]]:
     """One batch of the whole split (its 40 rows: the first pass, unshuffled)."""
-    with make_reader(files, epochs=None, seed=1) as reader:  # type: ignore[arg-type]
+    with make_reader(files, epochs=1, seed=1) as reader:  # type: ignore[arg-type]
         stream = training_stream(
             reader, CLASSES, image_size=48, batch_size=40, augment=augment, shuffle_buffer=1
         )
         pixels, labels, _ = next(iter(stream))
     return pixels.numpy(), sorted(labels.numpy().tolist())
+
+
+def test_an_endless_reader_is_not_cached_nor_decoded_twice(table: Path) -> None:
+    files = split_files(str(table), "a", "train")
+    with make_reader(files, epochs=None) as reader:
+        with pytest.raises(ValueError, match="needs a reader of one epoch"):
+            training_stream(reader, CLASSES, image_size=48, batch_size=8, augment=NO_AUGMENT)
+        stream = training_stream(
+            reader, CLASSES, image_size=48, batch_size=8, augment=NO_AUGMENT, cache=False
+        )
+        batches = list(stream.take(12))  # 96 examples of 40: read again each time
+    assert len(batches) == 12
 
 
 def test_augmentation_changes_pixels_not_shapes_or_labels(table: Path) -> None:

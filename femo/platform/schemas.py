@@ -460,7 +460,74 @@ TRAINING_EXAMPLES = TableSpec(
     ),
 )
 
-ML_TABLES: tuple[TableSpec, ...] = (TRAINING_SETS, TRAINING_EXAMPLES)
+# -- Training runs (jobs/train.py); the registry and its aliases live in MLflow --
+TRAINING_RUNS = TableSpec(
+    name="training_runs",
+    comment="One row per finished training run, keyed by its MLflow run id.",
+    key=("run_id",),
+    references={"set_id": "training_sets.set_id"},
+    schema=StructType(
+        [
+            col(
+                "run_id",
+                StringType(),
+                "MLflow run id (the run's page and artefacts)",
+                nullable=False,
+            ),
+            col("set_id", StringType(), "training set it learned from", nullable=False),
+            col("model_name", StringType(), "registered model in MLflow"),
+            col("model_version", IntegerType(), "version of model_name this run registered"),
+            col("architecture", StringType(), "zoo network (femo.ml.zoo)"),
+            col("parameters", LongType(), "trainable and other weights of the network"),
+            col("params", StringType(), "training settings as JSON"),
+            col("ranks", IntegerType(), "Horovod ranks it ran on"),
+            col("epochs", IntegerType(), "epochs trained"),
+            col("best_epoch", IntegerType(), "epoch whose weights were kept (best val accuracy)"),
+            col("stopped_by", StringType(), "epochs, budget or early_stopping"),
+            col("train_seconds", DoubleType(), "wall-clock seconds of the epochs"),
+            col("val_accuracy", DoubleType(), "best validation accuracy"),
+            col("test_accuracy", DoubleType(), "accuracy on the set's test split"),
+            col("test_macro_f1", DoubleType(), "macro-F1 on the test split"),
+            col(
+                "test_accuracy_flip",
+                DoubleType(),
+                "test accuracy averaging the picture and its mirror image (test-time augmentation)",
+            ),
+            col("training_examples_version", LongType(), "Delta version of training_examples read"),
+            col("finished_at", TimestampType(), "when the run was recorded"),
+        ]
+    ),
+)
+
+RUN_METRICS = TableSpec(
+    name="run_metrics",
+    comment="Evaluation of each training run: overall and per-class metrics, confusion matrix.",
+    key=("run_id", "split", "metric", "label_id", "predicted_id"),
+    references={
+        "run_id": "training_runs.run_id",
+        "set_id": "training_sets.set_id",
+        "label_id": "emotions.emotion_id",
+    },
+    schema=StructType(
+        [
+            col("run_id", StringType(), "MLflow run id", nullable=False),
+            col("set_id", StringType(), "training set of the run", nullable=False),
+            col("split", StringType(), "split evaluated: val or test", nullable=False),
+            col(
+                "metric",
+                StringType(),
+                "accuracy, macro_f1, examples; per class precision, recall, f1, support; "
+                "confusion (a cell of the matrix)",
+                nullable=False,
+            ),
+            col("label_id", IntegerType(), "true emotion id; NULL for overall metrics"),
+            col("predicted_id", IntegerType(), "predicted emotion id (confusion cells only)"),
+            col("value", DoubleType(), "the figure (a count for support and confusion)"),
+        ]
+    ),
+)
+
+ML_TABLES: tuple[TableSpec, ...] = (TRAINING_SETS, TRAINING_EXAMPLES, TRAINING_RUNS, RUN_METRICS)
 
 #: Dimension tables created by ``jobs/init_catalog.py``.
 DIMENSION_TABLES: tuple[TableSpec, ...] = (EMOTIONS, SOURCES)

@@ -40,7 +40,14 @@ MAP_SECTIONS: tuple[str, ...] = ("spark.conf", "faces.policies")
 GROUP_SECTIONS: tuple[str, ...] = ("fetch.connectors",)
 
 #: Keys holding local paths (or URIs) that are resolved relative to the settings file.
-PATH_KEYS: tuple[str, ...] = ("home", "data_dir", "spark.jars_dir", "catalog.warehouse")
+PATH_KEYS: tuple[str, ...] = (
+    "home",
+    "data_dir",
+    "spark.jars_dir",
+    "catalog.warehouse",
+    "mlflow.artifact_root",
+    "training.checkpoint_dir",
+)
 
 _URI_PREFIXES = ("s3a://", "s3://", "gs://", "abfss://", "hdfs://", "file:", "dbfs:")
 
@@ -257,12 +264,58 @@ class AugmentSettings(_Section):
 
 
 class TrainingSettings(_Section):
-    """How training sets are fed to the models (``femo.ml.feeding``)."""
+    """How training sets are fed to the models (``femo.ml.feeding``) and how ``jobs/train.py``
+    trains them (``femo.ml.training``)."""
 
     image_size: int = Field(48, ge=8, description="Crop side the models take (faces.crop_size).")
     batch_size: int = Field(128, ge=1, description="Examples per step and rank.")
     shuffle_buffer: int = Field(4096, ge=1, description="Examples shuffled together in tf.data.")
     augment: AugmentSettings = Field(default_factory=AugmentSettings)  # type: ignore[arg-type]
+    model: str = Field("compact", description="Zoo network trained when --model is not given.")
+    num_proc: int | None = Field(
+        None, ge=1, description="Horovod ranks; null: the session's default parallelism."
+    )
+    threads_per_rank: int | None = Field(
+        None, ge=1, description="TensorFlow intra-op threads a rank uses; null: cores / ranks."
+    )
+    epochs: int = Field(100, ge=1, description="Most epochs a run trains.")
+    minutes: float | None = Field(
+        None, gt=0, description="Wall-clock budget of the epochs; null: none."
+    )
+    learning_rate: float = Field(1e-3, gt=0, description="Adam's rate for one rank.")
+    warmup_epochs: int = Field(3, ge=0, description="Epochs to ramp the rate up to rate x ranks.")
+    patience: int = Field(15, ge=1, description="Epochs without a better val accuracy to stop.")
+    precision: str = Field(
+        "float32", pattern="^(float32|mixed_bfloat16|mixed_float16)$", description="Keras policy."
+    )
+    class_weights: bool = Field(False, description="Weight the loss by the set's class weights.")
+    seed: int = Field(0, description="Seeds of weights, shuffling and augmentation.")
+    timeout_minutes: float = Field(
+        240, gt=0, description="A run still going after this long is stopped and fails."
+    )
+    stall_seconds: int = Field(
+        120, ge=10, description="Horovod stops a run whose ranks wait on each other this long."
+    )
+    start_timeout_s: int = Field(
+        120, ge=10, description="Seconds for every rank to start (free task slots are needed)."
+    )
+    checkpoint_dir: str | None = Field(
+        None,
+        description="Run folders, a path rank 0 and the driver share; null: <home>/models/runs.",
+    )
+
+
+class MlflowSettings(_Section):
+    """MLflow tracking and model registry (``femo.ml.tracking``)."""
+
+    tracking_uri: str | None = Field(
+        None, description="null: SQLite under <home>/mlflow; a cluster names its server."
+    )
+    artifact_root: str | None = Field(
+        None, description="null: <home>/mlflow/artifacts (absolute); used by new experiments."
+    )
+    experiment: str = Field("femo", description="Experiment of the training runs.")
+    model_name: str = Field("femo-emotion", description="Registered model of every run.")
 
 
 class Settings(_Section):
@@ -280,6 +333,7 @@ class Settings(_Section):
     fetch: FetchSettings = Field(default_factory=FetchSettings)  # type: ignore[arg-type]
     sql_server: SqlServerSettings = Field(default_factory=SqlServerSettings)  # type: ignore[arg-type]
     training: TrainingSettings = Field(default_factory=TrainingSettings)  # type: ignore[arg-type]
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)  # type: ignore[arg-type]
 
     # Derived locations -------------------------------------------------------------------
     def _under_home(self, name: str) -> str:
@@ -309,6 +363,16 @@ class Settings(_Section):
     def reports_dir(self) -> str:
         """Generated reports."""
         return self._under_home("reports")
+
+    @property
+    def runs_dir(self) -> str:
+        """Training runs' folders (checkpoints, best weights, TensorBoard logs, state)."""
+        return self.training.checkpoint_dir or _join(self.models_dir, "runs")
+
+    @property
+    def mlflow_dir(self) -> str:
+        """The local MLflow store (SQLite database and artefacts) when none is configured."""
+        return self._under_home("mlflow")
 
     @property
     def checkpoints_dir(self) -> str:
