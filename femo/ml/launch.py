@@ -193,7 +193,8 @@ def root_cause(errors: Sequence[str]) -> str | None:
     is not such an echo, else the first line."""
     echoes = ("has been shut down", "HorovodInternalError")
     causes = [e for e in errors if not any(echo in e for echo in echoes)]
-    return (causes or list(errors) or [None])[0]
+    chosen = causes or list(errors)
+    return chosen[0] if chosen else None
 
 
 def first_line(exc: BaseException) -> str:

@@ -58,6 +58,12 @@ def open_store(settings: Settings) -> tuple[MlflowClient, str]:
     from mlflow.tracking import MlflowClient
 
     uri = tracking_uri(settings)
+    # A new SQLite store runs ~30 schema migrations under alembic's own logging set-up
+    # (fileConfig: an INFO line each, and the root logger's handlers and level replaced): keep
+    # them off the user's screen and give the job its logging back afterwards.
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    logging.disable(logging.INFO)
     try:
         if uri.startswith("sqlite:///"):
             Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -74,6 +80,10 @@ def open_store(settings: Settings) -> tuple[MlflowClient, str]:
     except Exception as exc:  # MLflow raises many kinds here (SQLAlchemy, HTTP, OS)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TrackingError(f"cannot open the MLflow tracking store {uri}: {first}") from exc
+    finally:
+        logging.disable(logging.NOTSET)
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 
 @contextmanager

@@ -301,12 +301,18 @@ def _devices(spec: TrainSpec, local_rank: int) -> None:
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        tf.config.experimental.set_memory_growth(gpus[local_rank], True)
-        tf.config.set_visible_devices(gpus[local_rank], "GPU")
-    elif spec.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(spec.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, spec.threads)))
+    try:
+        if gpus:
+            tf.config.experimental.set_memory_growth(gpus[local_rank], True)
+            tf.config.set_visible_devices(gpus[local_rank], "GPU")
+        elif spec.threads:
+            tf.config.threading.set_intra_op_parallelism_threads(spec.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, spec.threads)))
+    except RuntimeError:  # under horovodrun the spec's broadcast has started TensorFlow
+        log.info(
+            "TensorFlow is running already: devices and threads stay as they are "
+            "(TF_NUM_INTRAOP_THREADS and CUDA_VISIBLE_DEVICES set them before it starts)"
+        )
     tf.keras.utils.set_random_seed(spec.seed)
     tf.keras.mixed_precision.set_global_policy(spec.precision)
 

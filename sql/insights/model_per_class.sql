@@ -18,7 +18,7 @@ per_class AS (
 ),
 mixups AS (
   SELECT label_id, max_by(predicted_id, value) AS predicted_id, max(value) AS n
-  FROM m WHERE metric = 'confusion' AND label_id <> predicted_id
+  FROM m WHERE metric = 'confusion' AND label_id <> predicted_id AND value > 0
   GROUP BY label_id
 )
 SELECT e.name AS emotion, CAST(p.faces AS INT) AS faces, round(p.precision, 3) AS precision,
