@@ -7,7 +7,7 @@ import os
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from femo.ingest.run import IngestSummary, ingest, inspect_options
 from femo.platform.catalog import init_catalog
@@ -56,3 +56,13 @@ def ingest_folders(
         settings.ingest,
         uuid.uuid4().hex,
     )
+
+
+def newest_training_set(database: Path) -> dict[str, Any]:
+    """The newest row of ``training_sets`` in the database folder ``database`` (delta-rs)."""
+    from deltalake import DeltaTable
+
+    rows = DeltaTable(str(database / "training_sets")).to_pyarrow_table().to_pylist()
+    if not rows:
+        raise SystemExit(f"no training set under {database}: run jobs/build_training_set.py")
+    return dict(max(rows, key=lambda r: r["created_at"]))
