@@ -200,7 +200,7 @@ def train_fn(spec: TrainSpec, key: str) -> dict[str, Any]:
     from femo.ml.zoo import build_model
 
     # petastorm 0.13 on pyarrow 10 warns of deprecated pyarrow calls on every reader
-    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning, module="petastorm")
     warnings.filterwarnings("ignore", message="schema_fields behavior has changed")
     hvd.init()
     rank, ranks = hvd.rank(), hvd.size()
