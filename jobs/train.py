@@ -81,8 +81,7 @@ class Train(Job):
             return 0
         ensure_catalog(self.spark, self.settings)
         summary = train(self.spark, self.settings, request)
-        if summary.status != "rank":
-            self.say(summary.line())
+        self.say(summary.line())
         return 0
 
 

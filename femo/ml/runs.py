@@ -157,8 +157,7 @@ def train(spark: SparkSession, settings: Settings, request: TrainRequest) -> Tra
         if here:
             share(None)
         return prepared
-    spec, key, folder, test_files, client, experiment = prepared
-    ranks = ranks or spark_ranks(spark, cfg, request)
+    spec, key, ranks, folder, test_files, client, experiment = prepared
     log.info(
         "training %s on set %s with %d rank(s), run folder %s",
         spec.model,
@@ -209,7 +208,7 @@ def train(spark: SparkSession, settings: Settings, request: TrainRequest) -> Tra
     return summary
 
 
-def follow(settings: Settings) -> TrainSummary:
+def follow(settings: Settings) -> None:
     """A rank other than 0 under ``horovodrun``: take rank 0's spec and train with it (no Spark,
     no MLflow here)."""
     from femo.ml.launch import run_here, share
@@ -219,7 +218,6 @@ def follow(settings: Settings) -> TrainSummary:
         raise TrainingError("rank 0 did not start a run (its error or summary says why)")
     spec, key = received
     run_here(train_fn, (spec, key), settings.training.timeout_minutes * 60)
-    return TrainSummary("", spec.model, spec.train.set_id, status="rank")
 
 
 def spark_ranks(spark: SparkSession, cfg: Any, request: TrainRequest) -> int:
@@ -229,9 +227,9 @@ def spark_ranks(spark: SparkSession, cfg: Any, request: TrainRequest) -> int:
 
 def prepare(
     spark: SparkSession, settings: Settings, request: TrainRequest, ranks: int | None
-) -> TrainSummary | tuple[TrainSpec, str, RunFolder, SplitFiles, Any, str]:
+) -> TrainSummary | tuple[TrainSpec, str, int, RunFolder, SplitFiles, Any, str]:
     """Everything checked before a rank starts: the set and its files at one version, the
-    model, the tracking store; the spec, its key and run folder. A summary instead when the
+    model, the tracking store; the spec, its key, the ranks and the run folder. A summary instead when the
     run is already recorded. ``ranks``: known (horovodrun), else from the Spark settings."""
     cfg = settings.training
     database = settings.catalog.database
@@ -287,7 +285,7 @@ def prepare(
     state = folder.load(key)
     if state.mlflow_run_id and _run_finished(client, state.mlflow_run_id):
         return TrainSummary(state.mlflow_run_id, model, set_id, status="recorded")
-    return spec, key, folder, test_files, client, experiment
+    return spec, key, ranks, folder, test_files, client, experiment
 
 
 def _run_finished(client: Any, run_id: str) -> bool:
