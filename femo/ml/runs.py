@@ -229,8 +229,9 @@ def prepare(
     spark: SparkSession, settings: Settings, request: TrainRequest, ranks: int | None
 ) -> TrainSummary | tuple[TrainSpec, str, int, RunFolder, SplitFiles, Any, str]:
     """Everything checked before a rank starts: the set and its files at one version, the
-    model, the tracking store; the spec, its key, the ranks and the run folder. A summary instead when the
-    run is already recorded. ``ranks``: known (horovodrun), else from the Spark settings."""
+    model, the tracking store; the spec, its key, the ranks and the run folder. A summary
+    instead when the run is already recorded. ``ranks``: known (horovodrun), else from the
+    Spark settings."""
     cfg = settings.training
     database = settings.catalog.database
     model = request.model or cfg.model
