@@ -1,7 +1,8 @@
 """Write the EDA report: one self-contained HTML page of the insight queries, with charts.
 
 Every number comes from a query in sql/insights/; the page lands in <home>/reports/eda.html
-unless --output names another file. Re-running replaces the page (written atomically).
+unless --output names another file. Re-running replaces the page (written atomically). A section
+whose query fails shows why on the page, and the job then exits 1 naming the failed sections.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from femo.analytics.report import SECTIONS, collect, render_html
 from femo.platform.catalog import set_current_database
-from femo.platform.errors import FemoError
+from femo.platform.errors import FemoError, RunFailedError
 from femo.platform.files import write_atomic
 from femo.platform.job import Job
 from femo.platform.settings import is_uri
@@ -55,6 +56,11 @@ class EdaReport(Job):
             f"report: {output} ({len(results)} sections, {filled} with data"
             f"{', failed: ' + '; '.join(failed) if failed else ''})"
         )
+        if failed:  # the page is written, but a scheduler must see that it is incomplete
+            raise RunFailedError(
+                f"{len(failed)} of {len(results)} report sections failed: {'; '.join(failed)} "
+                f"(the page says why for each)"
+            )
         return 0
 
 

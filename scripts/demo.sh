@@ -52,7 +52,7 @@ for _ in $(seq 100); do grep -q '^mirror: ' "$mirror_log" && break; sleep 0.1; d
 mirror_url=$(sed -n 's/^mirror: \(http[^ ]*\) .*/\1/p' "$mirror_log")
 PIXABAY_API_KEY=local-mirror $submit jobs/fetch_api_images.py --source pixabay \
   --emotions angry,disgust,fear,happy,sad,surprise,neutral --per-emotion 3 \
-  --set "fetch.connectors.pixabay.base_url=$mirror_url"
+  --set "fetch.connectors.pixabay.base_url=$mirror_url" --set "http.allow_networks=[127.0.0.0/8]"
 kill "$mirror_pid" 2>/dev/null || true
 
 echo "== 3/10 ingest: decode, measure and quarantine $images and the downloads"

@@ -29,6 +29,7 @@ TEST_OVERRIDES = (
     "spark.driver_memory=2g",
     "spark.conf.spark.ui.enabled=false",
     "spark.conf.spark.sql.session.timeZone=UTC",
+    "http.allow_networks=[127.0.0.0/8]",  # the tests' web servers and the mirror: loopback
 )
 
 

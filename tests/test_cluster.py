@@ -167,15 +167,20 @@ def test_training_runs_two_horovod_ranks_in_two_executors(
     url, ui, workdir = cluster
     home = tmp_path / "home"
     write_collection(tmp_path / "fer")
-    local = (*SUBMIT_SETTINGS, "--set", "faces.policies.fer_train=whole_image")
-    for job in (
-        ("jobs/init_catalog.py",),
-        ("jobs/ingest_images.py", "--source", "fer_train", "--path", str(tmp_path / "fer")),
-        ("jobs/detect_faces.py", "--source", "fer_train"),
-        ("jobs/build_training_set.py", "--source", "fer_train"),
-    ):
-        done = submit(*job, *local, home=home)
-        assert done.returncode == 0, done.stdout + done.stderr
+    # the data jobs in one local driver: what they do is proved elsewhere, one JVM start each
+    # would add a minute here
+    data = submit(
+        "tests/jobs_in_one_driver.py",
+        *SUBMIT_SETTINGS,
+        "--set",
+        "faces.policies.fer_train=whole_image",
+        *("jobs/ingest_images.py", "--source", "fer_train", "--path", str(tmp_path / "fer")),
+        *("+", "jobs/detect_faces.py", "--source", "fer_train"),
+        *("+", "jobs/build_training_set.py", "--source", "fer_train"),
+        home=home,
+    )
+    assert data.returncode == 0, data.stdout + data.stderr
+    assert job_lines(data)[-1].startswith("training set ")
     train = submit(
         "--master",
         url,

@@ -116,6 +116,70 @@ def test_rules_only_spark_keeps_are_named() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("protocol", "configuration", "refused"),
+    [
+        ({"minReaderVersion": 1, "minWriterVersion": 2}, {}, []),
+        ({"minReaderVersion": 1, "minWriterVersion": 3}, {}, []),  # the feature, no constraint
+        (
+            {"minReaderVersion": 1, "minWriterVersion": 4},
+            {},
+            ["table feature generatedColumns"],
+        ),
+        (
+            {"minReaderVersion": 3, "minWriterVersion": 7, "writerFeatures": ["rowTracking"]},
+            {"delta.enableRowTracking": "true"},
+            ["table feature rowTracking", "delta.enableRowTracking"],
+        ),
+        (
+            {
+                "minReaderVersion": 3,
+                "minWriterVersion": 7,
+                "writerFeatures": ["appendOnly", "clustering", "domainMetadata"],
+            },
+            {},
+            ["table feature clustering", "table feature domainMetadata"],
+        ),
+        (
+            {"minReaderVersion": 3, "minWriterVersion": 7, "writerFeatures": ["typeWidening"]},
+            {"delta.enableTypeWidening": "true", "delta.feature.typeWidening": "supported"},
+            [
+                "table feature typeWidening",
+                "delta.enableTypeWidening",
+            ],
+        ),
+        (
+            {"minReaderVersion": 1, "minWriterVersion": 2},
+            {"delta.someFutureProperty": "x", "owner": "analysts", "comment": "mine"},
+            ["delta.someFutureProperty"],  # unknown delta.* refused; the user's own kept
+        ),
+        (
+            {
+                "minReaderVersion": 3,
+                "minWriterVersion": 7,
+                "writerFeatures": ["deletionVectors", "changeDataFeed", "appendOnly"],
+            },
+            {"delta.enableDeletionVectors": "true", "delta.enableChangeDataFeed": "true"},
+            [],
+        ),
+    ],
+)
+def test_features_and_properties_are_judged_by_an_allow_list(
+    protocol: dict[str, object], configuration: dict[str, str], refused: list[str]
+) -> None:
+    assert unsupported_rules(SCHEMA, configuration, ["part"], protocol) == refused
+
+
+def test_column_metadata_other_than_a_comment_is_refused() -> None:
+    widened = StructType(
+        [
+            StructField("x", IntegerType(), True, {"comment": "kept"}),
+            StructField("y", LongType(), True, {"delta.typeChanges": "[]"}),
+        ]
+    )
+    assert unsupported_rules(widened, {}, []) == ["y: delta.typeChanges"]
+
+
 def test_a_part_is_laid_out_as_spark_would_with_delta_statistics(tmp_path: Path) -> None:
     at = datetime(2026, 12, 1, 5, 6, 7, 891_234, tzinfo=UTC)
     writer = PartWriter(local_target(tmp_path))
@@ -211,6 +275,27 @@ def test_tables_with_rules_only_spark_keeps_are_refused(spark: SparkSession, tab
     spark.sql(f"ALTER TABLE {table} ADD CONSTRAINT positive CHECK (score > 0)")
     with pytest.raises(FemoError, match="delta.constraints.positive"):
         file_target(spark, table, {"part": "p1"})
+
+
+@pytest.mark.parametrize(
+    ("change", "refused"),
+    [
+        ("ADD CONSTRAINT positive CHECK (score > 0)", "delta.constraints.positive"),
+        (
+            "SET TBLPROPERTIES ('delta.feature.rowTracking' = 'supported')",
+            "table feature rowTracking",
+        ),
+    ],
+)
+def test_a_rule_added_during_the_run_stops_the_commit(
+    spark: SparkSession, table: str, change: str, refused: str
+) -> None:
+    target = file_target(spark, table, {"part": "p1"})
+    adds = write_part(target, [frame(["a"], [-1], datetime.now(UTC))])
+    spark.sql(f"ALTER TABLE {table} {change}")
+    with pytest.raises(FemoError, match=f"added during the run, nothing committed: .*{refused}"):
+        commit_files(spark, target, adds)
+    assert spark.table(table).count() == 0
 
 
 def test_partition_values_must_name_the_partition_columns(spark: SparkSession, table: str) -> None:

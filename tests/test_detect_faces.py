@@ -117,3 +117,42 @@ def test_detection_rate_insight(spark: SparkSession, ingested: Settings) -> None
         ("photos", "happy"): (1, 1.0),
         ("photos", "sad"): (2, 0.0),
     }
+
+
+def test_an_image_under_two_sources_shows_each_copy_its_own_policy(
+    spark: SparkSession, ingested: Settings, tmp_path: Path
+) -> None:
+    """FER-2013's crops copied into a source of the default policy (detect): each copy shows
+    its own source's detection only, and per-source figures equal a direct count."""
+    copies = tmp_path / "copies" / "angry"
+    copies.mkdir(parents=True)
+    fer = spark.sql(
+        "SELECT path, content FROM femo.images WHERE source = 'fer2013' ORDER BY path"
+    ).collect()
+    for row in fer:
+        (copies / row.path.rsplit("/", 1)[-1]).write_bytes(row.content)
+    run(IngestImages, spark, ingested, "--source", "copies", "--path", str(copies.parent))
+    run(DetectFaces, spark, ingested, "--source", "copies", "--source", "fer2013")
+    policies = dict(
+        spark.sql(
+            "SELECT source_id, face_policy FROM femo.sources "
+            "WHERE source_id IN ('copies', 'fer2013')"
+        ).collect()
+    )
+    assert policies == {"copies": "detect", "fer2013": "whole_image"}
+    shown = spark.sql(
+        "SELECT source, policy, count(DISTINCT image_id) AS images, count(*) AS rows "
+        "FROM femo.faces_current WHERE source IN ('copies', 'fer2013') GROUP BY ALL"
+    ).collect()
+    assert {(r.source, r.policy) for r in shown} == {
+        ("copies", "detect"),
+        ("fer2013", "whole_image"),
+    }
+    direct = spark.sql(
+        "SELECT i.source, count(*) AS rows FROM femo.images AS i JOIN femo.faces AS f "
+        "ON f.image_id = i.image_id AND f.policy = CASE WHEN i.source = 'fer2013' "
+        "THEN 'whole_image' ELSE 'detect' END "
+        "WHERE i.source IN ('copies', 'fer2013') GROUP BY i.source"
+    ).collect()
+    assert {r.source: r.rows for r in shown} == {r.source: r.rows for r in direct}
+    assert all(r.images == len(fer) for r in shown)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gzip
 import io
 import json
 import re
@@ -17,7 +18,7 @@ from pyspark.sql import SparkSession
 
 from femo.ingest.images import Rejection
 from femo.ingest.sample import EVERYDAY_HEADER, EverydaySample, write_everyday_csv
-from femo.platform.errors import FemoError
+from femo.platform.errors import FemoError, RunFailedError
 from femo.platform.settings import Settings
 from femo.sources.everyday import (
     BLANK,
@@ -424,6 +425,36 @@ def test_fixed_and_shortened_file_moves_and_removes_rows(
         rows(spark, "SELECT count(*) n FROM femo.quarantine WHERE source = 'everyday_edit'")[0].n
         == 0
     )
+
+
+def test_a_file_read_short_never_removes_stored_rows(
+    spark: SparkSession, catalog: Settings, tmp_path: Path
+) -> None:
+    """A cut .csv.gz would read as a shorter file, whose missing lines look stale: the run
+    quarantines the file, keeps every stored row and fails; the whole file, back, is current."""
+    csv = tmp_path / "answers.csv.gz"
+    whole = gzip.compress(
+        ("\n".join([HEADER_LINE, *(line(id=str(i)) for i in range(1, 400))]) + "\n").encode()
+    )
+    csv.write_bytes(whole)
+    assert clean_into_tables(spark, "everyday_cut", csv).endswith(
+        "wrote 399 rows, 0 quarantine rows, removed 0 stale rows"
+    )
+    before = versions(spark, "everyday_emotions")
+    csv.write_bytes(whole[: len(whole) // 2])
+    for _ in range(2):  # and a re-run on the same cut file adds nothing
+        with pytest.raises(RunFailedError, match="cannot be read whole: Truncated compressed"):
+            clean_into_tables(spark, "everyday_cut", csv)
+    stored = "SELECT count(*) n FROM femo.everyday_emotions WHERE source = 'everyday_cut'"
+    assert rows(spark, stored)[0].n == 399
+    assert versions(spark, "everyday_emotions") == before
+    (held,) = rows(spark, "SELECT path, reason FROM femo.quarantine WHERE source = 'everyday_cut'")
+    assert (held.path.endswith("/answers.csv.gz"), held.reason) == (True, "unreadable")
+    csv.write_bytes(whole)
+    assert clean_into_tables(spark, "everyday_cut", csv).endswith(
+        "wrote 0 rows, 0 quarantine rows, removed 1 stale rows"  # the unreadable row
+    )
+    assert rows(spark, stored)[0].n == 399
 
 
 def test_wrong_file_is_refused_and_writes_nothing(

@@ -507,9 +507,10 @@ def test_tables_hold_the_guide(spark: SparkSession, runs: Runs) -> None:
     assert {r.source_url for r in units} == {DEFAULT_URL}
     assert all(r.example_gif_url == f"{UPLOADS}AU{r.action_unit}.gif" for r in units)
     links = spark.sql(
-        "SELECT emotion_id, emotion, collect_list(action_unit) AS aus, max(note) AS note "
-        "FROM (SELECT * FROM femo.emotion_action_units ORDER BY position) "
-        "GROUP BY emotion_id, emotion"
+        # collect_list keeps no order Spark promises: sort by position inside the aggregate
+        "SELECT emotion_id, emotion, "
+        "transform(array_sort(collect_list(struct(position, action_unit))), x -> x.action_unit) "
+        "AS aus, max(note) AS note FROM femo.emotion_action_units GROUP BY emotion_id, emotion"
     ).collect()
     assert sorted((r.emotion, r.emotion_id, tuple(r.aus), r.note) for r in links) == sorted(
         EMOTIONS

@@ -89,6 +89,7 @@ FAST_HTTP = (
     "http.backoff_max_s=0.05",
     "http.retry_after_max_s=5",
     "http.max_bytes=200000",
+    "http.allow_networks=[127.0.0.0/8]",  # the scripted server's loopback, explicitly
     "fetch.threads=3",
     "fetch.connectors.pixabay.per_page=4",
     "fetch.connectors.ddg.host=ddg.test.host",
@@ -445,6 +446,51 @@ def test_a_third_connector_runs_without_spark(tmp_path: Path) -> None:
         "ov-2": "cc-by-sa",
     }
     assert run.summary.line().startswith("openverse: downloaded 2, recovered 0, duplicates 0")
+
+
+def test_refused_addresses_are_quarantined_and_not_tried_again(tmp_path: Path) -> None:
+    """Results that point at the metadata service, directly or through a redirect from an
+    allowed host, become ``refused_address`` rows naming the host and the address; the next
+    run does not ask for them again. No Spark."""
+    settings = make_settings(tmp_path, *FAST_HTTP)
+    metadata = "http://169.254.169.254/latest/meta-data/iam/security-credentials/"
+    refused = "169.254.169.254 (link-local), not in http.allow_networks"
+    with ScriptedServer() as server:
+        bounce = server.url + "/o/bounce.jpg"
+        results = [
+            {"id": "ov-1", "url": metadata, "title": "smile", "license": "by"},
+            {"id": "ov-2", "url": bounce, "title": "grin", "license": "by"},
+            {"id": "ov-3", "url": server.url + "/o/3.jpg", "title": "joy", "license": "by"},
+        ]
+        server.route("/v1/images/", json_reply({"result_count": 3, "results": results}))
+        server.route("/o/bounce.jpg", Reply(302, headers={"Location": metadata}))
+        server.route("/o/3.jpg", image_reply(lfw_face(42)))
+        connector = Openverse(
+            ConnectorSettings(base_url=server.url, key_env="OV", per_page=20), "ov-TEST-KEY-5e2a91"
+        )
+        first = FetchRun(connector, settings, Known(), "run-1")
+        first.fetch(Target("happy", "happy", 3), per_emotion=5)
+        first.downloader.close()
+        assert {url: (r["reason"], r["detail"]) for url, r in first.rejected.items()} == {
+            metadata: ("refused_address", f"refused {metadata}: {refused}"),
+            bounce: (
+                "refused_address",
+                f"refused {metadata} (redirected from {bounce}): {refused}",
+            ),
+        }
+        assert (first.summary.downloaded, dict(first.summary.quarantined)) == (
+            1,
+            {"refused_address": 2},
+        )
+        known = Known(
+            ids={"ov-3"},
+            quarantined={url: (r["reason"], r["detail"]) for url, r in first.rejected.items()},
+        )
+        second = FetchRun(connector, settings, known, "run-2")
+        second.fetch(Target("happy", "happy", 3), per_emotion=5)
+        second.downloader.close()
+        assert (second.summary.skipped, second.rejected) == (3, {})
+        assert server.hits("/o/bounce.jpg") == 1
 
 
 # The job against a scripted API -----------------------------------------------------------
@@ -928,6 +974,7 @@ def test_end_to_end_fetch_ingest_detect(spark: Any, submitted_home: SubmittedHom
         api.route("/img/203.jpg", image_reply(lfw_face(31, side=200)))
         sets = [
             f"fetch.connectors.pixabay.base_url={base}",
+            "http.allow_networks=[127.0.0.0/8]",
             "http.read_timeout_s=1",
             "http.retries=2",
             "http.backoff_factor=0.01",

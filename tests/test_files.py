@@ -27,7 +27,13 @@ from femo.ingest.run import (
 )
 from femo.ingest.sample import encode, face_like
 from femo.platform.errors import FemoError
-from femo.platform.files import Collection, LinkError, canonical, list_files, unseen
+from femo.platform.files import (
+    Collection,
+    LinkError,
+    canonical,
+    list_files,
+    unseen,
+)
 
 MTIME_NS = 1_700_000_000_123_456_789  # milliseconds are floored, as Hadoop reports them
 
@@ -302,3 +308,29 @@ def test_listing_follows_links_and_lists_broken_ones_and_loops_once(tmp_path: Pa
         "train/happy/self.jpg": "symlink_loop",
         "train/happy/up": "symlink_loop",
     }
+
+
+def test_a_file_is_read_whole_or_says_why_not(tmp_path: Path) -> None:
+    import bz2
+    import gzip
+
+    data = b"".join(b"%d,%d\n" % (i, i * i) for i in range(50_000))
+    for name, packed in (("a.csv.gz", gzip.compress(data)), ("a.csv.bz2", bz2.compress(data))):
+        (tmp_path / name).write_bytes(packed)
+        (tmp_path / f"cut-{name}").write_bytes(packed[: len(packed) // 2])
+    (tmp_path / "plain.csv").write_bytes(data)
+    collection = Collection.open(str(tmp_path))
+    listing = collection.listing()
+    names = listing["origin"].str.rsplit("/", n=1).str[-1]
+    listed = dict(zip(names, listing["origin_size"], strict=True))
+
+    def why(name: str) -> str | None:
+        return collection.unreadable(collection.origin_of(str(tmp_path / name)), listed[name])
+
+    assert [why(n) for n in ("a.csv.gz", "a.csv.bz2", "plain.csv")] == [None, None, None]
+    for name in ("cut-a.csv.gz", "cut-a.csv.bz2"):
+        assert why(name) == "cannot be read whole: Truncated compressed stream"
+    (tmp_path / "plain.csv").write_bytes(data[:100])
+    assert why("plain.csv") == f"100 bytes now, {len(data)} when listed: changing or replaced"
+    (tmp_path / "plain.csv").unlink()
+    assert why("plain.csv") == "gone since it was listed"

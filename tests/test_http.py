@@ -30,6 +30,7 @@ FAST = HttpSettings(
     retry_after_max_s=5,
     total_timeout_s=5.0,
     max_bytes=100_000,
+    allow_networks=("127.0.0.0/8",),  # the scripted server's loopback, explicitly
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -11,8 +12,22 @@ import pytest
 from PIL import Image
 
 from femo.faces.cascade import decode_gray
-from femo.ingest.images import ImageFacts, Limits, Rejection, inspect_image, perceptual_hash, sniff
+from femo.ingest import images
+from femo.ingest.images import (
+    Header,
+    ImageFacts,
+    Limits,
+    Rejection,
+    decode,
+    inspect_image,
+    perceptual_hash,
+    read_header,
+    sniff,
+)
 from femo.ingest.sample import encode, face_like
+from femo.platform.settings import IngestSettings, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def facts(data: bytes, limits: Limits | None = None) -> ImageFacts:
@@ -212,3 +227,176 @@ def test_every_decoded_format_lands_under_an_extension() -> None:
     from femo.sources.fetch import EXTENSIONS
 
     assert set(FORMATS.values()) <= set(EXTENSIONS)
+
+
+# Memory: decoded bytes (pixels x channels x bytes per channel) are bounded, not only pixels ------
+
+
+def no_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any decoding (OpenCV's or Pillow's first frame) fail the test."""
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("decoded although over the decoded-bytes limit")
+
+    monkeypatch.setattr(cv2, "imdecode", refuse)
+    monkeypatch.setattr(images, "first_frame", refuse)
+
+
+def deep_bgra(height: int, width: int) -> np.ndarray:  # type: ignore[type-arg]
+    """16-bit BGRA pixels: a colour gradient, half transparent."""
+    ramp = np.linspace(0, 65535, width, dtype=np.uint16)
+    bgra = np.empty((height, width, 4), np.uint16)
+    bgra[:, :, 0], bgra[:, :, 1], bgra[:, :, 2] = ramp, ramp[::-1], 40_000
+    bgra[:, :, 3] = 32_768
+    return bgra
+
+
+def test_a_deep_tiff_within_the_pixel_guard_is_quarantined_by_its_decoded_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 1,200 pixels pass a 1,200-pixel guard; four 16-bit channels make 9,600 decoded bytes.
+    data = encode(deep_bgra(30, 40), ".tiff")
+    limits = Limits(max_pixels=1_200, max_decoded_bytes=9_000)
+    no_decoding(monkeypatch)
+    result = rejected(data, limits)
+    assert (result.reason, result.detail) == (
+        "decoded_too_large",
+        "40x30 x 4 channels x 2 bytes = 9600 bytes > 9000",
+    )
+
+
+def test_the_same_picture_in_8_bits_fits_the_bound() -> None:
+    deep = deep_bgra(30, 40)
+    limits = Limits(max_pixels=1_200, max_decoded_bytes=9_000)
+    shallow = facts(encode((deep >> 8).astype(np.uint8), ".tiff"), limits)  # 4,800 bytes
+    assert (shallow.width, shallow.height, shallow.channels, shallow.color_space) == (
+        40,
+        30,
+        4,
+        "color",
+    )
+
+
+def test_under_the_bound_a_deep_image_measures_as_its_high_bytes() -> None:
+    # What the 16-bit image is measured on is its 8-bit copy (the high byte of each sample):
+    # the metrics equal those of that 8-bit picture, decoded and measured on its own.
+    deep = deep_bgra(30, 40)
+    limits = Limits(max_decoded_bytes=9_600)  # exactly its decoded bytes
+    got = facts(encode(deep, ".tiff"), limits)
+    want = facts(encode((deep >> 8).astype(np.uint8), ".tiff"), limits)
+    same = ("channels", "color_space", "brightness", "contrast", "sharpness", "phash")
+    assert {k: getattr(got, k) for k in same} == {k: getattr(want, k) for k in same}
+
+
+def test_a_flat_deep_colour_has_the_brightness_of_its_high_bytes() -> None:
+    bgra = np.zeros((16, 16, 4), np.uint16)
+    bgra[:, :] = (0x1000, 0x8000, 0xF000, 0xFFFF)  # 8-bit (16, 128, 240) and opaque
+    got = facts(encode(bgra, ".tiff"))
+    # 0.299 R + 0.587 G + 0.114 B = 148.72, rounded by OpenCV's fixed-point conversion
+    assert (got.channels, got.color_space, got.brightness, got.contrast, got.sharpness) == (
+        4,
+        "color",
+        149.0,
+        0.0,
+        0.0,
+    )
+
+
+def test_a_float_tiff_is_stretched_from_its_minimum_to_its_maximum() -> None:
+    checker = np.where(np.indices((64, 64)).sum(axis=0) % 2 == 0, -1.5, 3.0).astype(np.float32)
+    got = facts(encode(checker, ".tiff"))
+    assert (got.brightness, got.contrast) == (127.5, 127.5)
+    assert got.sharpness == pytest.approx(1020.0**2, rel=0.01)  # +-4 x 255 at every pixel
+
+
+@pytest.mark.parametrize(("transparency", "channels"), [(None, 3), (0, 4)])
+def test_a_gif_is_bounded_before_pillow_decodes_it(
+    monkeypatch: pytest.MonkeyPatch, transparency: int | None, channels: int
+) -> None:
+    image = Image.new("P", (64, 64), color=1)
+    image.putpalette([0, 0, 0, 200, 30, 30] + [0] * 762)
+    image.paste(0, (0, 0, 32, 64))  # the left half in colour 0 (transparent, if it is)
+    options = {} if transparency is None else {"transparency": transparency}
+    data = pillow_bytes(image, "GIF", **options)
+    decoded = 64 * 64 * channels  # a palette decodes to BGR, or BGRA with a transparent colour
+    assert facts(data, Limits(max_decoded_bytes=decoded)).channels == channels
+    no_decoding(monkeypatch)
+    result = rejected(data, Limits(max_decoded_bytes=decoded - 1))
+    assert result.reason == "decoded_too_large"
+    assert (
+        result.detail == f"64x64 x {channels} channels x 1 bytes = {decoded} bytes > {decoded - 1}"
+    )
+
+
+def test_what_a_decoder_makes_beyond_its_header_is_bounded_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A header that declares less than its decoder produces (say, an unusual TIFF) is caught on
+    # the pixels, before any working copy of them is made.
+    data = encode(np.zeros((30, 40), np.uint8), ".png")  # declares 1,200 bytes
+    monkeypatch.setattr(images, "decode", lambda *_: np.zeros((30, 40, 4), np.uint16))
+    result = rejected(data, Limits(max_decoded_bytes=5_000))
+    assert (result.reason, result.detail) == (
+        "decoded_too_large",
+        "decoded to 40x30 x 4 channels x 2 bytes = 9600 bytes > 5000",
+    )
+
+
+def pnm(magic: bytes, maxval: int, samples: np.ndarray) -> bytes:  # type: ignore[type-arg]
+    """A binary PNM with a comment in its header and big-endian samples."""
+    height, width = samples.shape[:2]
+    dtype = ">u2" if maxval > 255 else "u1"
+    head = b"%s\n# made by a test\n%d %d\n%d\n" % (magic, width, height, maxval)
+    return head + samples.astype(dtype).tobytes()
+
+
+def header_cases() -> dict[str, bytes]:
+    """Images whose decoded size the header must state exactly, by how they are made."""
+    bgr = face_like(np.random.default_rng(2), 24, color=True)
+    rgb = Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    palette = rgb.convert("P")
+    return {
+        "png 16-bit gray": encode(bgr[:, :, 0].astype(np.uint16) * 257, ".png"),
+        "png 16-bit BGR": encode(bgr.astype(np.uint16) * 257, ".png"),
+        "png palette": pillow_bytes(palette, "PNG"),
+        "png palette + transparency": pillow_bytes(palette, "PNG", transparency=0),
+        "png gray + alpha": pillow_bytes(rgb.convert("LA"), "PNG"),
+        "png 1-bit": pillow_bytes(rgb.convert("1"), "PNG"),
+        "tiff 16-bit BGRA": encode(deep_bgra(24, 24), ".tiff"),
+        "tiff float gray": encode(bgr[:, :, 0].astype(np.float32), ".tiff"),
+        "tiff palette": pillow_bytes(palette, "TIFF"),
+        "tiff CMYK": pillow_bytes(rgb.convert("CMYK"), "TIFF"),
+        "ppm 16-bit": pnm(b"P6", 1000, bgr.astype(np.uint16) * 3),
+        "pgm 8-bit": pnm(b"P5", 255, bgr[:, :, 0]),
+        "bmp palette": pillow_bytes(palette, "BMP"),
+        "jpeg gray": encode(bgr[:, :, 0], ".jpg"),
+        "webp BGRA": encode(cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA), ".webp"),
+        "gif": pillow_bytes(rgb, "GIF"),
+        "tga RGBA": pillow_bytes(rgb.convert("RGBA"), "TGA"),
+        "pcx": pillow_bytes(rgb, "PCX"),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(header_cases()))
+def test_the_header_states_the_decoded_bytes(name: str) -> None:
+    data = header_cases()[name]
+    header = read_header(data)
+    assert isinstance(header, Header), header
+    pixels = decode(data, header.format)
+    assert pixels is not None
+    assert header.decoded_bytes == pixels.nbytes, (header, pixels.dtype, pixels.shape)
+
+
+def test_the_decoded_bytes_limit_comes_from_the_settings() -> None:
+    local = load_settings(ROOT / "conf" / "local.yaml", environ={}).ingest
+    assert Limits.from_settings(local) == Limits()  # the shipped file states the defaults
+    tight = IngestSettings.model_validate({"max_decoded_bytes": 1_000, "min_side": 4})
+    assert Limits.from_settings(tight).max_decoded_bytes == 1_000
+    assert Limits.from_settings(tight, min_side=1).min_side == 1
+
+
+def test_the_default_bound_admits_8_bit_images_the_pixel_guard_admits() -> None:
+    limits = Limits()
+    side = int(limits.max_pixels**0.5)
+    assert Header("png", side, side, 4, 1).decoded_bytes <= limits.max_decoded_bytes  # RGBA
+    assert Header("tiff", 8000, 5000, 4, 2).decoded_bytes > limits.max_decoded_bytes  # 40 MP

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gzip
 import io
 import os
 import shutil
@@ -336,6 +337,43 @@ def test_fer_csv_rows_and_malformed_rows(
         "fer_csv",
     )[1]
     assert again == "fer_csv_sample: accepted 0, quarantined 0, skipped 1 already ingested"
+
+
+def test_a_cut_csv_gz_is_quarantined_whole_and_a_good_one_beside_it_ingested(
+    spark: SparkSession, catalog: Settings, sample: Sample, tmp_path: Path
+) -> None:
+    """Spark's text source reads a cut .csv.gz partly: none of it may pass for its ingest."""
+    data = sample.csv.read_bytes()
+    packed = gzip.compress(data)
+    (tmp_path / "good.csv.gz").write_bytes(packed)
+    (tmp_path / "cut.csv.gz").write_bytes(packed[: len(packed) // 2])
+    args = ("--source", "fer_csv_gz", "--path", str(tmp_path), "--layout", "fer_csv")
+    code, line = ingest(spark, catalog, *args)
+    assert code == 0
+    assert line == (
+        "fer_csv_gz: accepted 20, quarantined 6 (bad_pixel_count 1, label_out_of_range 1, "
+        "malformed_row 1, non_numeric_pixels 1, unknown_usage 1, unreadable 1), "
+        "skipped 0 already ingested"
+    )
+    origins = rows(
+        spark,
+        "SELECT regexp_extract(origin, '[^/]+$', 0) AS file, count(*) AS n FROM femo.images "
+        "WHERE source = 'fer_csv_gz' GROUP BY ALL",
+    )
+    assert [(r.file, r.n) for r in origins] == [("good.csv.gz", 20)]
+    (cut,) = rows(
+        spark,
+        "SELECT path, detail FROM femo.quarantine WHERE source = 'fer_csv_gz' "
+        "AND reason = 'unreadable'",
+    )
+    assert cut.path.endswith("/cut.csv.gz")
+    assert cut.detail == "cannot be read whole: Truncated compressed stream"
+    files = rows(
+        spark,
+        "SELECT regexp_extract(origin, '[^/]+$', 0) AS file, images, quarantined "
+        "FROM femo.ingested_files WHERE source = 'fer_csv_gz' ORDER BY file",
+    )
+    assert [tuple(r) for r in files] == [("cut.csv.gz", 0, 1), ("good.csv.gz", 20, 5)]
 
 
 def test_bad_source_name_is_refused(spark: SparkSession, catalog: Settings, sample: Sample) -> None:

@@ -29,6 +29,9 @@ def test_killed_ingest_rerun_loses_nothing_and_duplicates_nothing(
     home = submitted_home.home
 
     args = ["jobs/ingest_images.py", "--source", "kill", "--path", str(sample.images)]
+    tables = home / "warehouse" / "femo.db"
+    commits = tables / "images" / "_delta_log"
+    before = set(commits.glob("*.json"))
     victim = subprocess.Popen(
         [str(ROOT / "spark-submit.sh"), *args],
         cwd=ROOT,
@@ -37,19 +40,30 @@ def test_killed_ingest_rerun_loses_nothing_and_duplicates_nothing(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    time.sleep(25)  # past JVM start and the listing: somewhere in reading or committing
+    # Kill at a known point, detected rather than timed: right after the images commit, before
+    # the quarantine append that follows it (femo.ingest.run's order of commits).
+    deadline = time.monotonic() + 300
+    while not set(commits.glob("*.json")) - before:
+        assert victim.poll() is None, "the ingest ended before its images commit"
+        assert time.monotonic() < deadline, "no images commit within 300 s"
+        time.sleep(0.02)
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait(30)
 
+    def rows() -> dict[str, tuple[int, int]]:
+        # The tables read by path from the shared session (one JVM start less than a query job).
+        got = {}
+        for table in ("images", "quarantine"):
+            found = spark.read.format("delta").load(str(tables / table)).where("source = 'kill'")
+            got[table] = (found.count(), found.select("path").distinct().count())
+        return got
+
+    # The kill landed between the two commits: images written, their rejections not.
+    assert rows() == {"images": (sample.good_files, sample.good_files), "quarantine": (0, 0)}
+
     rerun = submit(*args, home=home)
     assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-2000:]
-    # The tables read by path from the shared session (one JVM start less than a query job).
-    tables = home / "warehouse" / "femo.db"
-    got = {}
-    for table in ("images", "quarantine"):
-        rows = spark.read.format("delta").load(str(tables / table)).where("source = 'kill'")
-        got[table] = (rows.count(), rows.select("path").distinct().count())
-    assert got == {
+    assert rows() == {
         "images": (sample.good_files, sample.good_files),
         "quarantine": (files - sample.good_files, files - sample.good_files),
     }

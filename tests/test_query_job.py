@@ -100,7 +100,7 @@ def test_main_turns_bad_sql_into_one_line(spark: SparkSession, catalog: Settings
         "--set",
         f"home={catalog.home}",
     ]
-    assert Query.main(argv) == 1
+    assert Query.main(argv) == 2  # the caller's SQL: fix, then rerun
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert err[0].startswith("error: [PARSE_SYNTAX_ERROR] Syntax error at or near 'SELEC'")
@@ -110,7 +110,7 @@ def test_main_turns_bad_sql_into_one_line(spark: SparkSession, catalog: Settings
 
 def test_main_unknown_table_and_bad_setting(spark: SparkSession, catalog: Settings, capsys) -> None:
     base = ["--set", f"home={catalog.home}", *[a for o in TEST_OVERRIDES for a in ("--set", o)]]
-    assert Query.main(["--sql", "SELECT * FROM no_such_table", *base]) == 1
+    assert Query.main(["--sql", "SELECT * FROM no_such_table", *base]) == 2
     assert "error: [TABLE_OR_VIEW_NOT_FOUND]" in capsys.readouterr().err
     assert Query.main(["--sql", "SELECT 1", "--set", "spark.shuffle_partitions=lots"]) == 2
     err = capsys.readouterr().err

@@ -15,10 +15,14 @@ from pyspark.sql import SparkSession
 
 from femo.analytics.report import SECTIONS, Chart, Result, Section, chart_png, render_html
 from femo.ingest.sample import write_images
+from femo.platform.errors import EXIT_FAILED
 from femo.platform.settings import Settings
 from femo.platform.sql import describe, insights, read_sql, run_sql
+from jobs import eda_report
 from jobs.eda_report import EdaReport
 from jobs.ingest_images import IngestImages
+
+from .conftest import TEST_OVERRIDES
 
 SOURCE = "report_sample"
 
@@ -139,6 +143,30 @@ def test_report_rerun_replaces_the_page(
     page = BeautifulSoup(target.read_text(encoding="utf-8"), "html.parser")
     sections = [[h.get_text() for h in soup.find_all("h2")] for soup in (page, report)]
     assert page.title == report.title and sections[0] == sections[1]
+
+
+def test_a_failed_section_fails_the_job_naming_it(
+    spark: SparkSession,
+    catalog: Settings,
+    report: BeautifulSoup,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    broken = Section("Emotions of a table not there", "insights/no_such_insight")
+    monkeypatch.setattr(eda_report, "SECTIONS", (SECTIONS[0], broken))
+    target = tmp_path / "eda.html"
+    argv = ["--output", str(target), "--set", f"home={catalog.home}"]
+    argv += [a for o in TEST_OVERRIDES for a in ("--set", o)]
+    assert EdaReport.main(argv) == EXIT_FAILED
+    out, err = capsys.readouterr()
+    assert "1 with data, failed: Emotions of a table not there" in out
+    assert err.strip() == (
+        "error: 1 of 2 report sections failed: Emotions of a table not there "
+        "(the page says why for each)"
+    )
+    page = BeautifulSoup(target.read_text(encoding="utf-8"), "html.parser")
+    assert [h.get_text() for h in page.find_all("h2")][-1] == "Emotions of a table not there"
 
 
 def insight(spark: SparkSession, name: str, **params: object) -> pd.DataFrame:

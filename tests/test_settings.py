@@ -51,6 +51,27 @@ def test_uris_are_left_alone(tmp_path: Path) -> None:
     assert s.warehouse_dir == "s3a://bucket/femo/warehouse"
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("catalog.warehouse", "abfss://box@account.dfs.core.windows.net/warehouse"),
+        ("home", "dbfs:/mnt/femo"),
+        ("data_dir", "wasbs://box@account.blob.core.windows.net/data"),
+        ("mlflow.artifact_root", "ftp://files.example.org/mlflow"),
+        ("training.checkpoint_dir", "ABFSS://box@account/runs"),
+    ],
+)
+def test_a_uri_no_filesystem_serves_is_refused_naming_the_key(key: str, value: str) -> None:
+    scheme = value.split(":")[0].lower()
+    with pytest.raises(SettingsError, match=rf"{key}: {scheme}: URIs are not supported"):
+        load_settings(None, [f"{key}={value}"], environ={})
+
+
+@pytest.mark.parametrize("value", ["s3a://b/w", "s3://b/w", "gs://b/w", "hdfs://nn:8020/w"])
+def test_uris_with_a_filesystem_load(value: str) -> None:
+    assert load_settings(None, [f"catalog.warehouse={value}"], environ={}).warehouse_dir == value
+
+
 def test_precedence_defaults_file_environment_set(tmp_path: Path) -> None:
     conf = write(
         tmp_path / "c.yaml",

@@ -65,7 +65,7 @@ def test_init_catalog_then_query_in_separate_jobs(
 
 def test_bad_sql_is_one_line_and_nonzero(home: Path) -> None:
     result = submit("jobs/query.py", *SUBMIT_SETTINGS, "--sql", "SELEC 1", home=home)
-    assert result.returncode == 1
+    assert result.returncode == 2  # the caller's SQL: fix, then rerun
     lines = job_lines(result)
     assert lines == ["error: [PARSE_SYNTAX_ERROR] Syntax error at or near 'SELEC'.(line 1, pos 0)"]
     assert "Traceback" not in result.stderr

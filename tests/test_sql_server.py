@@ -26,7 +26,7 @@ import pytest
 from femo.analytics.sql_server import server_args, shell_assignments
 from femo.platform.errors import MissingPrerequisiteError
 from femo.platform.home import THRIFT_SERVER_CLASS, check_metastore_free, pid_file, running_pid
-from femo.platform.settings import Settings
+from femo.platform.settings import Settings, SettingsError
 from femo.platform.submit import submit_args
 
 from .conftest import SUBMIT_SETTINGS, SubmittedHome, make_settings
@@ -241,10 +241,43 @@ def test_server_gets_the_jobs_arguments_plus_class_bind_and_delta_class_path(
         "hive.server2.thrift.bind.host=127.0.0.1",
         "--hiveconf",
         "hive.server2.thrift.port=10123",
+        "--hiveconf",
+        "hive.server2.authentication=NONE",
     ]
     assert any(j.split("/")[-1].startswith("delta-spark_") for j in jars)
     assert f"pid_file={tmp_path}/run/sql-server.pid\n" in shell_assignments(settings)
     assert "url=jdbc:hive2://127.0.0.1:10123/femo\n" in shell_assignments(settings)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "", "10.1.2.3", "db.example.org"])
+def test_an_unauthenticated_server_beyond_loopback_is_refused(tmp_path: Path, host: str) -> None:
+    with pytest.raises(SettingsError, match=r"sql_server.host .* sql_server.authentication"):
+        make_settings(tmp_path, f"sql_server.host={host!r}")
+    with pytest.raises(SettingsError, match="no password"):
+        make_settings(tmp_path, f"sql_server.host={host!r}", "sql_server.authentication=NOSASL")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.1.1", "::1", "localhost"])
+def test_loopback_needs_no_authentication(tmp_path: Path, host: str) -> None:
+    assert make_settings(tmp_path, f"sql_server.host={host!r}").sql_server.host == host
+
+
+def test_beyond_loopback_with_authentication_or_a_trusted_network(tmp_path: Path) -> None:
+    ldap = make_settings(
+        tmp_path,
+        "sql_server.host=0.0.0.0",
+        "sql_server.authentication=LDAP",
+        "sql_server.hiveconf.hive.server2.authentication.ldap.url=ldaps://ldap.example.org",
+    )
+    assert server_args(ldap)[-5:] == [
+        "hive.server2.thrift.port=10000",
+        "--hiveconf",
+        "hive.server2.authentication=LDAP",
+        "--hiveconf",
+        "hive.server2.authentication.ldap.url=ldaps://ldap.example.org",
+    ]
+    trusted = make_settings(tmp_path, "sql_server.host=10.1.2.3", "sql_server.trusted_network=true")
+    assert "hive.server2.thrift.bind.host=10.1.2.3" in server_args(trusted)
 
 
 def test_jobs_refuse_only_while_a_live_server_holds_derby(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pyspark.sql.types import ArrayType, DataType, MapType, StructField, StructType
 
-from femo.platform.errors import FemoError
+from femo.platform.errors import EXIT_USAGE, FemoError, exit_code
 from femo.platform.schemas import TableSpec
 
 #: Identifiers Mermaid accepts as entity and attribute names without quoting.
@@ -270,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         text = generate()
     except FemoError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exit_code(exc) or EXIT_USAGE
     if args.check is not None:
         try:
             current = args.check.read_text(encoding="utf-8")

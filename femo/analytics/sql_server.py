@@ -24,7 +24,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from femo.platform.errors import FemoError
+from femo.platform.errors import EXIT_USAGE, FemoError, exit_code
 from femo.platform.home import THRIFT_SERVER_CLASS, pid_file
 from femo.platform.session import spark_conf, spark_environment
 from femo.platform.settings import Settings, is_uri
@@ -56,7 +56,9 @@ def server_args(settings: Settings, log4j_conf: str | None = None) -> list[str]:
     - the Delta jars also on the driver's class path (``--driver-class-path``): the server opens
       each JDBC session with Hive's class loader, which does not see ``--jars``, and fails with
       ``ClassNotFoundException: ...DeltaCatalog`` without it;
-    - ``--class`` HiveThriftServer2 with the bind host and port as ``--hiveconf`` pairs.
+    - ``--class`` HiveThriftServer2 with the bind host, port, authentication and
+      ``sql_server.hiveconf`` as ``--hiveconf`` pairs (a non-loopback host without
+      authentication never gets here: the settings refuse it).
     """
     conf = spark_conf(settings)
     args = submit_args(settings, log4j_conf)
@@ -76,7 +78,11 @@ def server_args(settings: Settings, log4j_conf: str | None = None) -> list[str]:
         f"hive.server2.thrift.bind.host={settings.sql_server.host}",
         "--hiveconf",
         f"hive.server2.thrift.port={settings.sql_server.port}",
+        "--hiveconf",
+        f"hive.server2.authentication={settings.sql_server.authentication}",
     ]
+    for key, value in sorted(settings.sql_server.hiveconf.items()):
+        args += ["--hiveconf", f"{key}={value}"]
     return args
 
 
@@ -113,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(shell_assignments(settings))
     except FemoError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exit_code(exc) or EXIT_USAGE
     return 0
 
 

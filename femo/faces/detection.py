@@ -19,8 +19,8 @@ import pandas as pd
 from pyspark.sql import functions as F
 
 from femo.faces.cascade import CropParams, DetectorParams, find_faces, load_cascade
-from femo.platform.catalog import upsert
-from femo.platform.schemas import FACES, IMAGES
+from femo.platform.catalog import merge_rows, upsert
+from femo.platform.schemas import FACES, IMAGES, SOURCES
 from femo.platform.settings import FacesSettings
 
 if TYPE_CHECKING:
@@ -86,11 +86,11 @@ def find_faces_frame(
     return pd.DataFrame.from_records(records, columns=list(FACE_COLUMNS))
 
 
-def policy_column(settings: FacesSettings) -> Column:
-    """The policy of each image's source, as a column expression."""
+def policy_column(settings: FacesSettings, source: str = "source") -> Column:
+    """The policy of the source in column ``source``, as a column expression."""
     column: Column = F.lit(settings.default_policy)
-    for source, policy in sorted(settings.policies.items()):
-        column = F.when(F.col("source") == source, F.lit(policy)).otherwise(column)
+    for name, policy in sorted(settings.policies.items()):
+        column = F.when(F.col(source) == name, F.lit(policy)).otherwise(column)
     return column
 
 
@@ -118,6 +118,25 @@ def pending_images(
     return candidates.join(done, ["image_id", "policy"], "left_anti").localCheckpoint()
 
 
+def record_policies(
+    spark: SparkSession, database: str, settings: FacesSettings, sources: Sequence[str]
+) -> None:
+    """Set ``sources.face_policy`` of every source with images (of ``sources`` when given) to
+    the policy this run applies, so that ``faces_current`` shows each copy of an image the
+    detection of its own source's policy. Commits only a changed policy."""
+    images = spark.table(f"{database}.{IMAGES.name}")
+    if sources:
+        images = images.where(F.col("source").isin(list(sources)))
+    known = spark.table(f"{database}.{SOURCES.name}").select("source_id")
+    policies = (
+        images.select(F.col("source").alias("source_id"))
+        .distinct()
+        .join(known, "source_id", "left_semi")
+        .withColumn("face_policy", policy_column(settings, "source_id"))
+    )
+    merge_rows(spark, SOURCES, database, policies)
+
+
 @dataclass
 class DetectSummary:
     """Outcome of one detection run."""
@@ -142,6 +161,7 @@ def detect_faces(
     pending = pending_images(spark, database, settings, summary.version, sources)
     summary.images = pending.count()
     log.info("detector %s: %d images to inspect", summary.version, summary.images)
+    record_policies(spark, database, settings, sources)
     if not summary.images:
         return summary
 

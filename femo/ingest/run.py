@@ -70,7 +70,7 @@ from femo.platform.delta_files import (
     read_where,
     write_part,
 )
-from femo.platform.errors import FemoError
+from femo.platform.errors import RunFailedError
 from femo.platform.files import (
     LISTING_COLUMNS,
     Collection,
@@ -155,19 +155,6 @@ def _origin(origin: str, size: int, modified_ms: int) -> dict[str, Any]:
         "origin_size": int(size),
         "origin_modified_ms": int(modified_ms),
     }
-
-
-def rejected_files(
-    listing: pd.DataFrame, rejection: Callable[[int], Rejection | None]
-) -> pd.DataFrame:
-    """Quarantine results for the files of ``listing`` that ``rejection`` (given the size)
-    rejects without reading them."""
-    records = []
-    for entry in entries(listing):
-        why = rejection(entry.origin_size)
-        if why is not None:
-            records.append(_record(_origin(*entry), why))
-    return _frame(records)
 
 
 def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -515,7 +502,7 @@ def inspect_options(
         root=canonical(root),
         split_from=split_from,
         labels=label_names(spark, database),
-        limits=Limits(guards.max_pixels, guards.min_side, guards.grayscale_tolerance),
+        limits=Limits.from_settings(guards),
         max_file_bytes=guards.max_file_bytes,
     )
 
@@ -562,11 +549,10 @@ def written_origins(spark: SparkSession, database: str, source: str) -> set[str]
 def read_csv_lines(spark: SparkSession, origin: Listed) -> DataFrame:
     """Lines of one CSV (``origin``: a listing row) with their 0-based line numbers (stable:
     file order) and the origin's fingerprint."""
-    lines = (
-        spark.read.option("ignoreCorruptFiles", "true")
-        .option("ignoreMissingFiles", "true")
-        .text(origin.origin)
-    )
+    # No ignoreCorruptFiles or ignoreMissingFiles: a file that cannot be read whole fails the
+    # read (and the run) instead of giving part of its lines (Collection.unreadable checks it
+    # before; a file cut after that is caught here).
+    lines = spark.read.text(origin.origin)
     numbered = lines.rdd.zipWithIndex().map(lambda pair: (pair[0][0], pair[1]))
     return spark.createDataFrame(numbered, "line string, line_no long").select(
         "line",
@@ -675,18 +661,35 @@ def per_origin(counts: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
     return out[[*LISTING_COLUMNS, "images", "quarantined"]]
 
 
-def unread_results(finished: pd.DataFrame) -> pd.DataFrame:
-    """Quarantine results for new files that gave no row at all (an empty CSV, one Spark could
-    not read, gone since the listing, or without a data line): never silently dropped."""
+def unread_results(
+    finished: pd.DataFrame, problems: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """Quarantine results for new files that gave no row at all (an empty CSV, one that cannot
+    be read whole, with its ``problems`` entry, or one without a data line): never silently
+    dropped."""
     nothing = finished[(finished["images"] == 0) & (finished["quarantined"] == 0)]
-    return rejected_files(
-        nothing,
-        lambda size: (
-            Rejection(EMPTY_FILE, "0 bytes")
-            if size == 0
-            else Rejection(UNREADABLE, "no data could be read from it (unreadable or gone)")
-        ),
-    )
+    records = []
+    for entry in entries(nothing):
+        if entry.origin_size == 0:
+            why = Rejection(EMPTY_FILE, "0 bytes")
+        else:
+            detail = (problems or {}).get(entry.origin, "no data line could be read from it")
+            why = Rejection(UNREADABLE, detail)
+        records.append(_record(_origin(*entry), why))
+    return _frame(records)
+
+
+def whole_read_problems(root: str, new: pd.DataFrame) -> dict[str, str]:
+    """Why each CSV of ``new`` that cannot be read whole now cannot (gone, changed since the
+    listing, a cut or corrupt compressed stream): such a file is not read at all, and goes to
+    quarantine as a whole, so that no part of it is ever recorded as its ingest."""
+    collection = Collection.open(root)
+    problems = {}
+    for entry in entries(new[new["origin_size"] > 0]):
+        problem = collection.unreadable(entry.origin, entry.origin_size)
+        if problem is not None:
+            problems[entry.origin] = problem
+    return problems
 
 
 def delete_origins(
@@ -743,11 +746,14 @@ def ingest(
     tally = spark.sparkContext.accumulator(Tally(), TallyParam())
     target = file_target(spark, f"{database}.{IMAGES.name}", {"source": source})
     files = ImageFiles(target, source, run_id, datetime.now(UTC))
-    adds = inspect_new(spark, new, layout, options(), guards, tally, files)
+    # A CSV is read by Spark, which would read a cut one partly: each is checked whole first.
+    problems = whole_read_problems(root, new) if layout == "fer_csv" else {}
+    readable = new[~new["origin"].isin(list(problems))]
+    adds = inspect_new(spark, readable, layout, options(), guards, tally, files)
     with summary.timed("images"):
         written = [json.loads(row["add"]) for row in adds.collect()]
         commit_files(spark, target, written)
-    write_outcomes(spark, database, source, layout, run_id, new, tally.value, summary)
+    write_outcomes(spark, database, source, layout, run_id, new, tally.value, summary, problems)
     markers.drop([run_id, *unfinished])
     log.info("%s: phases %s", source, summary.phases())
     return summary
@@ -762,10 +768,12 @@ def write_outcomes(
     new: pd.DataFrame,
     tally: Tally,
     summary: IngestSummary,
+    problems: Mapping[str, str] | None = None,
 ) -> None:
     """After the ``images`` commit: append the rejections that ``tally`` holds (and a row for
-    every new file that gave none) to ``quarantine``, then the ``ingested_files`` rows of the
-    ``new`` files, and count them into ``summary``.
+    every new file that gave none, with its entry of ``problems`` when it was not read) to
+    ``quarantine``, then the ``ingested_files`` rows of the ``new`` files, and count them into
+    ``summary``.
 
     Raises:
         FemoError: a new file of a folder collection has no outcome in the tally (every file
@@ -775,11 +783,11 @@ def write_outcomes(
     if layout == "folders":
         missing = len(set(new["origin"]) - tally.origins())
         if missing:
-            raise FemoError(
+            raise RunFailedError(
                 f"{source}: no outcome reported for {missing} of {len(new)} files (lost "
                 "accumulator updates?); their ingest is not recorded and the next run redoes it"
             )
-    unread = unread_results(per_origin(counts, new))
+    unread = unread_results(per_origin(counts, new), problems)
     rejected = pd.concat([tally.rejected_frame(), unread], ignore_index=True)
     if not unread.empty:
         counts = pd.concat(

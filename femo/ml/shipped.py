@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from femo.platform.errors import FemoError, MissingPrerequisiteError
+from femo.platform.errors import EXIT_USAGE, FemoError, MissingPrerequisiteError, exit_code
 
 #: Where shipped models live, inside the package.
 MODELS_DIR = Path(__file__).resolve().parent / "models"
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     except FemoError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exit_code(exc) or EXIT_USAGE
     print(f"shipped {shipped.name}: {shipped.model_path} ({shipped.model_path.stat().st_size:,} B)")
     return 0
 

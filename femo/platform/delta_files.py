@@ -16,9 +16,12 @@ rows and describes it as an ``AddFile`` (with the statistics Delta would collect
 skipping); :func:`commit_files` commits the descriptions. A file that no commit names (a task
 that failed and was retried, a killed run) is never part of the table; ``VACUUM`` removes it.
 
-Only tables whose rules this writer keeps can take such files: no column mapping, no CHECK
-constraints, no generated or identity columns, no column invariants beyond NOT NULL (which
-:class:`PartWriter` checks). :func:`file_target` refuses any other table.
+Only tables whose rules this writer keeps can take such files, by allow-lists of writer
+features, ``delta.*`` table properties and column metadata (:func:`unsupported_rules`): no
+column mapping, CHECK constraints, generated or identity columns, column invariants beyond NOT
+NULL (which :class:`PartWriter` checks), row tracking, clustering, type widening, nor any feature
+it does not know. :func:`file_target` refuses any other table, and :func:`commit_files` checks
+again at commit, for a rule added during the run.
 
 The other way, :func:`read_where` reads a small slice of a table on the driver with delta-rs
 (the ``deltalake`` package: Delta's log and Parquet in Rust, no Spark job). A Spark scan of a
@@ -49,7 +52,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
-from femo.platform.errors import FemoError
+from femo.platform.errors import FemoError, RunFailedError
 from femo.platform.files import Collection
 
 if TYPE_CHECKING:
@@ -64,13 +67,58 @@ DEFAULT_INDEXED_COLUMNS: Final = 32
 #: a null count only (absent bounds never skip a file wrongly).
 BOUNDED: Final = (pa.types.is_integer, pa.types.is_string, pa.types.is_timestamp, pa.types.is_date)
 
-#: Table properties and column metadata of rules only Spark's Delta writer applies.
-UNSUPPORTED_PROPERTIES: Final = ("delta.constraints.", "delta.universalFormat.")
-UNSUPPORTED_COLUMN_METADATA: Final = (
-    "delta.generationExpression",
-    "delta.identity.start",
-    "delta.invariants",
+#: What a table may have for files written here to keep its rules: an allow-list, so that a
+#: feature this writer was not written for (row tracking, clustering, type widening, a CHECK
+#: constraint, column mapping, generated or identity columns, Iceberg compatibility...) is
+#: refused by name, never committed around. Writer features of the table's protocol (for a
+#: legacy protocol, those its minWriterVersion implies): appends of plain Parquet files with
+#: statistics keep these.
+ALLOWED_WRITER_FEATURES: Final = frozenset(
+    {
+        "appendOnly",  # appends are what this writer does
+        "invariants",  # NOT NULL only (PartWriter checks it); column invariants are refused
+        "changeDataFeed",  # an append's change data is its added files
+        "deletionVectors",  # new files carry none
+        "v2Checkpoint",
+        "vacuumProtocolCheck",
+        "checkConstraints",  # the feature alone; a constraint itself is refused
+    }
 )
+#: Writer features implied by a legacy protocol's minWriterVersion (Delta's protocol spec).
+LEGACY_WRITER_FEATURES: Final[dict[int, tuple[str, ...]]] = {
+    2: ("appendOnly", "invariants"),
+    3: ("checkConstraints",),
+    4: ("changeDataFeed", "generatedColumns"),
+    5: ("columnMapping",),
+    6: ("identityColumns",),
+}
+#: Table properties that change nothing about the files of an append (``delta.feature.*``
+#: enablements are judged as the protocol's features instead).
+ALLOWED_PROPERTIES: Final = frozenset(
+    {
+        "delta.appendOnly",
+        "delta.dataSkippingNumIndexedCols",
+        "delta.dataSkippingStatsColumns",
+        "delta.checkpointInterval",
+        "delta.checkpoint.writeStatsAsJson",
+        "delta.checkpoint.writeStatsAsStruct",
+        "delta.checkpointPolicy",
+        "delta.logRetentionDuration",
+        "delta.deletedFileRetentionDuration",
+        "delta.setTransactionRetentionDuration",
+        "delta.enableChangeDataFeed",
+        "delta.enableDeletionVectors",
+        "delta.isolationLevel",
+        "delta.minReaderVersion",
+        "delta.minWriterVersion",
+        "delta.targetFileSize",
+        "delta.tuneFileSizesForRewrites",
+    }
+)
+#: Column metadata this writer keeps: the comment. (Anything else, such as
+#: ``delta.generationExpression``, ``delta.identity.*``, ``delta.invariants``,
+#: ``delta.columnMapping.*`` or ``delta.typeChanges``, is a rule it would not apply.)
+ALLOWED_COLUMN_METADATA: Final = frozenset({"comment"})
 
 #: Characters Hive (and so Spark and Delta) escape in partition folder names, besides controls.
 _HIVE_ESCAPED: Final = frozenset("\"#%'*/:=?\\\x7f{[]^")
@@ -125,20 +173,44 @@ def stats_columns(schema: StructType, configuration: Mapping[str, str]) -> tuple
     return names if count < 0 else names[:count]
 
 
+def writer_features(protocol: Mapping[str, Any]) -> list[str]:
+    """The writer features of a Delta protocol action (``{"minWriterVersion": 2, ...}``): its
+    ``writerFeatures`` (table features, writer version 7), or those a legacy version implies."""
+    if "writerFeatures" in protocol:
+        return sorted(protocol["writerFeatures"] or ())
+    version = int(protocol.get("minWriterVersion", 1))
+    return [f for v, names in sorted(LEGACY_WRITER_FEATURES.items()) if v <= version for f in names]
+
+
 def unsupported_rules(
-    schema: StructType, configuration: Mapping[str, str], partition_columns: Sequence[str]
+    schema: StructType,
+    configuration: Mapping[str, str],
+    partition_columns: Sequence[str],
+    protocol: Mapping[str, Any] | None = None,
 ) -> list[str]:
-    """What of a table's rules files written here would not keep (empty when none)."""
-    found = []
-    mode = configuration.get("delta.columnMapping.mode", "none")
-    if mode != "none":
-        found.append(f"column mapping ({mode})")
-    found += [k for k in configuration if k.startswith(UNSUPPORTED_PROPERTIES)]
+    """What of a table's rules files written here would not keep (empty when none), by the
+    allow-lists above: writer features of ``protocol``, ``delta.*`` table properties (other
+    names are the user's own), column metadata, and partition columns (strings only)."""
+    found = [
+        f"table feature {f}"
+        for f in writer_features(protocol or {})
+        if f not in ALLOWED_WRITER_FEATURES
+    ]
+    for key, value in sorted(configuration.items()):
+        if key == "delta.columnMapping.mode":
+            if value != "none":
+                found.append(f"column mapping ({value})")
+        elif key.startswith("delta.feature."):
+            feature = key.removeprefix("delta.feature.")
+            if feature not in ALLOWED_WRITER_FEATURES:
+                found.append(f"table feature {feature}")
+        elif key.startswith("delta.") and key not in ALLOWED_PROPERTIES:
+            found.append(key)
     for f in schema.fields:
-        found += [f"{f.name}: {k}" for k in f.metadata if k in UNSUPPORTED_COLUMN_METADATA]
+        found += [f"{f.name}: {k}" for k in f.metadata if k not in ALLOWED_COLUMN_METADATA]
         if f.name in partition_columns and f.dataType.typeName() != "string":
             found.append(f"{f.name}: a {f.dataType.simpleString()} partition column")
-    return found
+    return list(dict.fromkeys(found))  # a feature both enabled and in the protocol: once
 
 
 def _json_value(value: Any) -> Any:
@@ -341,7 +413,7 @@ def _target_of(
     configuration = _scala_map(metadata.configuration())
     partitions = _scala_strings(metadata.partitionColumns())
     schema = StructType.fromJson(json.loads(schema_json))
-    problems = unsupported_rules(schema, configuration, partitions)
+    problems = _problems(txn)
     if problems:
         raise FemoError(f"{table}: cannot append files written in Python: {', '.join(problems)}")
     values = dict(partition_values or {})
@@ -353,6 +425,17 @@ def _target_of(
         schema_json=schema_json,
         partition_values={p: values[p] for p in partitions},
         stats_columns=tuple(c for c in stats_columns(schema, configuration) if c not in partitions),
+    )
+
+
+def _problems(txn: Any) -> list[str]:
+    """:func:`unsupported_rules` of the table as transaction ``txn`` sees it."""
+    metadata = txn.metadata()
+    return unsupported_rules(
+        StructType.fromJson(json.loads(str(metadata.schemaString()))),
+        _scala_map(metadata.configuration()),
+        _scala_strings(metadata.partitionColumns()),
+        json.loads(str(txn.protocol().json()))["protocol"],
     )
 
 
@@ -376,7 +459,9 @@ def commit_files(
     one Delta append; the new table version, or None when there is nothing to add.
 
     Raises:
-        FemoError: the table's schema or partitioning changed since ``target`` was read.
+        RunFailedError: the table's schema or partitioning changed since ``target`` was read.
+        FemoError: the table gained a rule (a CHECK constraint, a table feature) since then
+            that the files would not keep: they are not committed.
     """
     if not adds:
         return None
@@ -385,7 +470,15 @@ def commit_files(
     if str(metadata.schemaString()) != target.schema_json or _scala_strings(
         metadata.partitionColumns()
     ) != list(target.partition_values):
-        raise FemoError(f"{target.table}: the table's schema changed during the run; run again")
+        raise RunFailedError(
+            f"{target.table}: the table's schema changed during the run; run again"
+        )
+    problems = _problems(txn)  # the rules again: the table may have changed since file_target
+    if problems:
+        raise FemoError(
+            f"{target.table}: rules files written in Python would not keep were added during "
+            f"the run, nothing committed: {', '.join(problems)}"
+        )
     return _commit(spark, txn, target, adds)
 
 

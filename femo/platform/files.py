@@ -27,6 +27,7 @@ import pandas as pd
 import pyarrow.fs as pafs
 
 from femo.platform.errors import FemoError
+from femo.platform.settings import URI_SCHEMES as SCHEMES
 
 #: Suffix of the hidden temp file :func:`write_atomic` renames into place.
 _PART: Final = ".part"
@@ -34,17 +35,11 @@ _PART: Final = ".part"
 #: Columns of a listing frame (:func:`list_files`), the fingerprint of each file.
 LISTING_COLUMNS: Final = ("origin", "origin_size", "origin_modified_ms")
 
-#: URI schemes with a pyarrow filesystem, and the scheme pyarrow knows them by.
-SCHEMES: Final[dict[str, str]] = {
-    "file": "file",
-    "s3": "s3",
-    "s3a": "s3",
-    "s3n": "s3",
-    "gs": "gs",
-    "gcs": "gs",
-    "hdfs": "hdfs",
-    "viewfs": "viewfs",
-}
+
+#: Compressed files Spark's text source decompresses (by Hadoop codec, from the extension) that
+#: pyarrow decompresses the same way, with pyarrow's name for the codec.
+WHOLE_READ_CODECS: Final[dict[str, str]] = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
+_WHOLE_READ_CHUNK: Final = 1 << 22
 
 
 def is_hidden(name: str) -> bool:
@@ -133,6 +128,28 @@ class Collection:
                 link_error(path, err)
             raise
         return data
+
+    def unreadable(self, origin: str, expected: int) -> str | None:
+        """Why ``origin`` (listed with ``expected`` bytes) cannot be read whole now, or None:
+        gone, another size than listed, or (``.gz``, ``.bz2``, ``.zst``) a compressed stream
+        that is cut short or corrupt, found by decompressing it to its end. Spark's text source
+        would read such a file partly (or, told to ignore corrupt files, not at all) without a
+        word."""
+        path = self.path_of(origin)
+        try:
+            info = self.fs.get_file_info(path)
+            if info.type != pafs.FileType.File:
+                return "gone since it was listed"
+            if info.size != expected:
+                return f"{info.size} bytes now, {expected} when listed: changing or replaced"
+            codec = WHOLE_READ_CODECS.get(Path(path).suffix.lower())
+            if codec is not None:
+                with self.fs.open_input_stream(path, compression=codec) as stream:
+                    while stream.read(_WHOLE_READ_CHUNK):
+                        pass
+        except OSError as err:
+            return f"cannot be read whole: {err}"
+        return None
 
     def listing(self) -> pd.DataFrame:
         """Every file of the collection (:data:`LISTING_COLUMNS`), sorted by origin; the root

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar, TextIO
 
 from femo.platform.cli import base_parser, settings_from_args
-from femo.platform.errors import FemoError
+from femo.platform.errors import FemoError, exit_code
 from femo.platform.session import build_session
 from femo.platform.settings import Settings
 
@@ -23,10 +23,6 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
-
-#: Exit codes: bad input or settings, and a failure while running.
-EXIT_USAGE = 2
-EXIT_FAILED = 1
 
 
 def one_line(exc: BaseException) -> str:
@@ -93,7 +89,8 @@ class Job(ABC):
 
     @classmethod
     def main(cls, argv: Sequence[str] | None = None, prog: str | None = None) -> int:
-        """Parse ``argv``, load settings, run, and map errors to exit codes."""
+        """Parse ``argv``, load settings, run, and map errors to exit codes
+        (:mod:`femo.platform.errors`)."""
         parser = base_parser(cls.description, prog=prog)
         cls.add_arguments(parser)
         args = parser.parse_args(argv)
@@ -105,17 +102,13 @@ class Job(ABC):
         try:
             job = cls(settings_from_args(args))
             return job.run(args)
-        except FemoError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
         except Exception as exc:
-            from py4j.protocol import Py4JJavaError
-            from pyspark.errors import PySparkException
-
-            if isinstance(exc, PySparkException | Py4JJavaError):
-                print(f"error: {one_line(exc)}", file=sys.stderr)
-                return EXIT_FAILED
-            raise
+            code = exit_code(exc)
+            if code is None:
+                raise
+            message = str(exc) if isinstance(exc, FemoError) else one_line(exc)
+            print(f"error: {message}", file=sys.stderr)  # femo's own say all (every bad key)
+            return code
         finally:
             if job is not None:
                 job.close()

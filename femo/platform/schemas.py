@@ -86,6 +86,11 @@ SOURCES = TableSpec(
             col("licence", StringType(), "licence or terms of use as stated by the publisher"),
             col("notes", StringType(), "anything an analyst should know"),
             col("registered_at", TimestampType(), "when femo first registered the source"),
+            col(
+                "face_policy",
+                StringType(),
+                "the faces.policy jobs/detect_faces.py last applied to this source's images",
+            ),
         ]
     ),
 )

@@ -12,16 +12,25 @@ from __future__ import annotations
 
 import argparse
 import copy
+import ipaddress
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from femo.platform.errors import FemoError
+from femo.platform.errors import EXIT_USAGE, FemoError
 
 #: Environment variables that override settings, and the dotted key each one sets.
 ENV_OVERRIDES: Mapping[str, str] = {
@@ -32,7 +41,7 @@ ENV_OVERRIDES: Mapping[str, str] = {
 
 #: Sections that are free-form maps: in ``spark.conf.spark.ui.enabled`` everything after
 #: ``spark.conf.`` is one key.
-MAP_SECTIONS: tuple[str, ...] = ("spark.conf", "faces.policies")
+MAP_SECTIONS: tuple[str, ...] = ("spark.conf", "faces.policies", "sql_server.hiveconf")
 
 #: Sections of named sub-sections (``fetch.connectors.pixabay.base_url``): dotted keys reach
 #: into them as usual, but :func:`flatten` shows each group as one value, so a settings file
@@ -49,7 +58,37 @@ PATH_KEYS: tuple[str, ...] = (
     "training.checkpoint_dir",
 )
 
-_URI_PREFIXES = ("s3a://", "s3://", "gs://", "abfss://", "hdfs://", "file:", "dbfs:")
+#: URI schemes femo can read and write (a pyarrow filesystem in Python, Hadoop's in Spark),
+#: and the scheme pyarrow knows each by. A path setting with any other scheme is refused at
+#: load (``abfss://``, ``dbfs:``: no pyarrow filesystem serves them).
+URI_SCHEMES: dict[str, str] = {
+    "file": "file",
+    "s3": "s3",
+    "s3a": "s3",
+    "s3n": "s3",
+    "gs": "gs",
+    "gcs": "gs",
+    "hdfs": "hdfs",
+    "viewfs": "viewfs",
+}
+
+#: ``scheme:`` at the start of a value (two letters or more: ``C:`` is a drive, not a scheme).
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
+
+
+#: HiveServer2 authentication modes that let anyone in.
+UNAUTHENTICATED: tuple[str, ...] = ("NONE", "NOSASL")
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (``127.0.0.0/8``, ``::1``); an empty host,
+    a wildcard (``0.0.0.0``, ``::``) or any other name counts as reachable from outside."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class SettingsError(FemoError):
@@ -121,6 +160,15 @@ class IngestSettings(_Section):
     min_side: int = Field(8, ge=1, description="Smaller images (e.g. 1x1) are quarantined.")
     max_file_bytes: int = Field(
         50_000_000, ge=1, description="Larger files are quarantined without being read."
+    )
+    max_decoded_bytes: int = Field(
+        200_000_000,
+        ge=1,
+        description="Memory guard, checked from the header: an image whose decoded pixels "
+        "(width x height x channels x bytes per channel) would take more is quarantined as "
+        "decoded_too_large. Inspecting an image takes about twice its decoded bytes (the "
+        "decoder's buffers; three times for a GIF). The default admits every 8-bit image that "
+        "max_pixels admits and refuses a 40 MP 16-bit RGBA TIFF (320 MB).",
     )
     grayscale_tolerance: int = Field(
         2, ge=0, le=255, description="Max channel difference for a colour image to count as gray."
@@ -194,6 +242,32 @@ class HttpSettings(_Section):
         20_000_000, ge=1, description="Larger responses are rejected (too_large) unread."
     )
     user_agent: str = "femo (facial emotion recognition pipeline)"
+    max_redirects: int = Field(
+        5,
+        ge=0,
+        le=30,
+        description="Redirects followed per request, each hop's address checked; more: "
+        "http_error.",
+    )
+    allow_networks: tuple[str, ...] = Field(
+        (),
+        description="Networks (CIDRs such as 127.0.0.0/8) fetched from although they are not "
+        "public: loopback, private, link-local, ... addresses are refused (refused_address) "
+        "unless listed here. Empty: public addresses only.",
+    )
+
+    @field_validator("allow_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        """Each entry a network in CIDR notation without host bits (``127.0.0.0/8``), written
+        the standard way; one network may be given as a plain string."""
+        entries = [value] if isinstance(value, str) else value
+        if not isinstance(entries, list | tuple):
+            return value  # pydantic names the wrong type
+        try:
+            return tuple(str(ipaddress.ip_network(str(entry).strip())) for entry in entries)
+        except ValueError as exc:
+            raise ValueError(f"not a network in CIDR notation: {exc}") from None
 
 
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -248,10 +322,45 @@ class FetchSettings(_Section):
 
 
 class SqlServerSettings(_Section):
-    """Spark's Thrift server (HiveServer2 protocol) for JDBC/ODBC clients (``make sql-server``)."""
+    """Spark's Thrift server (HiveServer2 protocol) for JDBC/ODBC clients (``make sql-server``).
+
+    HiveServer2's default authentication (``NONE``) asks no password: anyone who reaches the
+    port reads every table. So a host other than loopback is refused unless ``authentication``
+    names one of HiveServer2's mechanisms that checks who connects (its own keys, such as
+    ``hive.server2.authentication.ldap.url``, go into ``hiveconf``), or ``trusted_network``
+    says that only trusted clients can reach the address.
+    """
 
     host: str = Field("127.0.0.1", description="Address to bind; 127.0.0.1 keeps it local.")
     port: int = Field(10000, ge=1, le=65535, description="HiveServer2 binary-protocol port.")
+    authentication: str = Field(
+        "NONE",
+        pattern="^(NONE|NOSASL|LDAP|KERBEROS|PAM|CUSTOM)$",
+        description="hive.server2.authentication; NONE and NOSASL check nobody.",
+    )
+    trusted_network: bool = Field(
+        False, description="Serve a non-loopback host without authentication (trusted network)."
+    )
+    hiveconf: dict[str, str] = Field(
+        default_factory=dict,
+        description="Further HiveServer2 properties (the mechanism's own), passed verbatim.",
+    )
+
+    @model_validator(mode="after")
+    def _refuse_open_endpoint(self) -> SqlServerSettings:
+        if (
+            not is_loopback(self.host)
+            and self.authentication in UNAUTHENTICATED
+            and not self.trusted_network
+        ):
+            raise ValueError(
+                f"sql_server.host {self.host!r} is reachable beyond this machine and "
+                f"sql_server.authentication is {self.authentication} (no password): set "
+                "sql_server.authentication (LDAP, KERBEROS, PAM or CUSTOM, with its keys in "
+                "sql_server.hiveconf), or sql_server.trusted_network: true if only trusted "
+                "clients can reach it (docs/sql-server.md)"
+            )
+        return self
 
 
 class AugmentSettings(_Section):
@@ -335,6 +444,20 @@ class Settings(_Section):
     training: TrainingSettings = Field(default_factory=TrainingSettings)  # type: ignore[arg-type]
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)  # type: ignore[arg-type]
 
+    @model_validator(mode="after")
+    def _known_schemes(self) -> Settings:
+        for key in PATH_KEYS:
+            value: Any = self
+            for part in key.split("."):
+                value = getattr(value, part)
+            scheme = uri_scheme(value) if isinstance(value, str) else None
+            if scheme is not None and scheme not in URI_SCHEMES:
+                raise ValueError(
+                    f"{key}: {scheme}: URIs are not supported: no filesystem here serves them "
+                    f"(supported: {', '.join(f'{s}:' for s in URI_SCHEMES)})"
+                )
+        return self
+
     # Derived locations -------------------------------------------------------------------
     def _under_home(self, name: str) -> str:
         return _join(self.home, name)
@@ -386,9 +509,15 @@ def _spark_value(value: Any) -> str:
     return str(value)
 
 
+def uri_scheme(value: str) -> str | None:
+    """The scheme of a URI (``s3a``, ``file``), lower case; None for a plain path."""
+    match = _SCHEME.match(value)
+    return match.group(1).lower() if match else None
+
+
 def is_uri(value: str) -> bool:
-    """True for an object-store or HDFS URI, which is never resolved as a local path."""
-    return value.startswith(_URI_PREFIXES)
+    """True for a URI (``s3a://``, ``file:``, ...), which is never resolved as a local path."""
+    return uri_scheme(value) is not None
 
 
 def _join(base: str, name: str) -> str:
@@ -482,6 +611,8 @@ def _format_errors(exc: ValidationError, source: str) -> str:
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
         if err["type"] == "extra_forbidden":
             lines.append(f"{key}: unknown setting")
+        elif isinstance(err.get("input"), dict):  # a section's own check: its message says it
+            lines.append(str(err["msg"]).removeprefix("Value error, "))
         else:
             lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
     return f"invalid settings ({source}):\n  " + "\n  ".join(lines)
@@ -587,7 +718,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(args.conf, args.overrides)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     values = flatten(settings)
     derived = {
         "warehouse_dir": settings.warehouse_dir,
@@ -606,7 +737,7 @@ def main(argv: list[str] | None = None) -> int:
             value = nested
         else:
             print(f"error: no setting {args.get}", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
         print("" if value is None else value)
         return 0
     print(yaml.safe_dump({**values, **derived}, sort_keys=False).rstrip())

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from femo.platform.cli import base_parser, settings_from_args
-from femo.platform.errors import FemoError
+from femo.platform.errors import EXIT_USAGE, FemoError, exit_code
 from femo.platform.session import driver_java_options, spark_conf, spark_environment
 from femo.platform.settings import Settings
 from femo.platform.sql import sql_root
@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = submit_args(settings, opts.log4j)
     except FemoError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exit_code(exc) or EXIT_USAGE
     build_zip(opts.zip)
     if opts.env is not None:
         lines = (f"{name}={value}\n" for name, value in spark_environment(settings).items())

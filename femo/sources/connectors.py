@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final, TypeVar
 from urllib.parse import urlencode
 
-from femo.platform.errors import FemoError, MissingPrerequisiteError
+from femo.platform.errors import FemoError, MissingPrerequisiteError, RunFailedError
 from femo.platform.settings import ConnectorSettings, FetchSettings
 from femo.sources.http import redact, scrub
 
@@ -38,7 +38,7 @@ UNEXPECTED_JSON: Final = "unexpected_json"
 SAFE_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-class PageError(FemoError):
+class PageError(RunFailedError):
     """A search answer that cannot be used: not JSON, or not the shape the API documents."""
 
     def __init__(self, reason: str, message: str) -> None:

@@ -49,10 +49,10 @@ from pyspark.sql.types import (
 
 from femo.ingest.fer_csv import MALFORMED_ROW
 from femo.ingest.images import Rejection
-from femo.ingest.run import read_csv_lines
+from femo.ingest.run import UNREADABLE, read_csv_lines
 from femo.platform.catalog import delete_keys, label_names, merge_rows, upsert
-from femo.platform.errors import FemoError
-from femo.platform.files import Listed, entries, list_files
+from femo.platform.errors import FemoError, RunFailedError
+from femo.platform.files import Collection, Listed, entries, list_files
 from femo.platform.schemas import EVERYDAY_EMOTION_NAMES, EVERYDAY_EMOTIONS, QUARANTINE, TableSpec
 
 if TYPE_CHECKING:
@@ -480,6 +480,25 @@ def locate(path: str) -> Listed:
     return origin
 
 
+def quarantine_file(
+    spark: SparkSession, database: str, source: str, origin: Listed, problem: str, run_id: str
+) -> None:
+    """One ``unreadable`` quarantine row for the whole file ``origin`` (none added when the
+    same row is there: a re-run on the same file commits nothing)."""
+    row = spark.createDataFrame(
+        [(source, origin.origin, UNREADABLE, problem, origin.origin, origin.origin_size)],
+        "source string, path string, reason string, detail string, origin string, "
+        "origin_size long",
+    ).withColumn("origin_modified_at", F.timestamp_millis(F.lit(origin.origin_modified_ms)))
+    merge_rows(
+        spark,
+        QUARANTINE,
+        database,
+        row,
+        {"seen_at": "current_timestamp()", "run_id": f"'{run_id}'"},
+    )
+
+
 def read_header(spark: SparkSession, origin: Listed, first_day: str) -> Layout:
     """The layout of the CSV ``origin``, from its first line (only that line is fetched)."""
     first = spark.read.text(origin.origin).limit(1).collect()
@@ -524,6 +543,13 @@ def ingest_everyday(
     """
     summary = EverydaySummary(source)
     origin = locate(path)
+    problem = Collection.open(origin.origin).unreadable(origin.origin, origin.origin_size)
+    if problem is not None:
+        quarantine_file(spark, database, source, origin, problem, run_id)
+        raise RunFailedError(
+            f"{origin.origin} {problem}: recorded in quarantine; nothing read, the stored rows "
+            "of the file are kept"
+        )
     layout = read_header(spark, origin, first_day)
     results = clean_responses(spark, origin, layout)
     for row in results.groupBy("status", "reason").count().collect():

@@ -16,8 +16,10 @@ Re-runs and interruptions:
   under another id (same SHA-256) are not stored twice: the second id gets a ``duplicate`` row
   pointing at the first copy.
 * An image URL quarantined for what its bytes were (HTML, wrong type, too large, not an image)
-  is not downloaded again; one that failed on the network (timeout, HTTP error, connection,
-  truncated) is tried again on the next run.
+  or for where it led (``refused_address``: its host, or a redirect's, resolves to a loopback,
+  private, link-local... address outside ``http.allow_networks``; see
+  :mod:`femo.sources.http`) is not downloaded again; one that failed on the network (timeout,
+  HTTP error, connection, truncated) is tried again on the next run.
 * Before a file is landed its manifest row is written to a journal
   (``<home>/landing/.journal/<source>/``, hidden from Spark's file listing); the journal entry
   is removed once the row is committed. A run killed between landing files and committing their
@@ -326,8 +328,8 @@ class Downloader:
         return found
 
     def page(self, request: PageRequest, secrets: Sequence[str]) -> http.Fetched:
-        """One search page. Redirects are not followed: the request may carry the key in a
-        header, which ``requests`` would forward to another host."""
+        """One search page. Redirects are not followed: an API answers where it is asked (and
+        its request carries the key)."""
         return http.get(
             self._session(),
             request.url,
@@ -448,7 +450,7 @@ class FetchRun:
         self.journal = journal_dir(settings.landing_dir, self.source)
         guards = settings.ingest
         # Only what makes bytes no image is judged here; sizes are the ingest job's business.
-        self.limits = Limits(guards.max_pixels, 1, guards.grayscale_tolerance)
+        self.limits = Limits.from_settings(guards, min_side=1)
         self.summary = FetchSummary(self.source)
         #: manifest rows to commit, by source_image_id.
         self.rows: dict[str, dict[str, Any]] = {}

@@ -13,25 +13,43 @@ parameters) from their records.
 
 A rate-limited answer (429) is retried after its ``Retry-After``, or, when it has none, after
 ``X-RateLimit-Reset`` (Pixabay's header); both waits are capped by ``retry_after_max_s``.
+
+Addresses (no server-side request forgery): image URLs come from third-party search results, so
+a URL, or any redirect on its way, could point at the cloud's metadata service (169.254.169.254),
+a private network or the machine itself. :func:`get` follows redirects itself, hop by hop (at
+most ``max_redirects``), and before each hop resolves the host and refuses it when any of its
+addresses is loopback, private, link-local, unspecified, multicast, reserved or otherwise not
+public (IPv4 and IPv6, an IPv6 address standing for an IPv4 one judged as that one), unless
+``http.allow_networks`` lists it: a :class:`FetchError` ``refused_address`` naming the host and
+the address. A session from :func:`session` then connects only to addresses it checked at
+connect time, so a second DNS answer (DNS rebinding) cannot slip in between check and connect.
+Limit: through a proxy (``HTTPS_PROXY``...) the proxy resolves the name, and only the check
+before the request applies (the proxy's answer may differ from ours).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
+import socket
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import Any, Final, TypeAlias
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.response import BaseHTTPResponse
+from urllib3.util.connection import allowed_gai_family
 from urllib3.util.retry import Retry
 
-from femo.platform.errors import FemoError
+from femo.platform.errors import FemoError, RunFailedError
 from femo.platform.settings import HttpSettings
 
 log = logging.getLogger(__name__)
@@ -54,6 +72,14 @@ TIMEOUT: Final = "timeout"
 CONNECTION: Final = "connection_error"
 TOO_LARGE: Final = "too_large"
 TRUNCATED: Final = "truncated"
+#: The host (of the URL or of a redirect hop) resolves to an address that may not be fetched.
+REFUSED_ADDRESS: Final = "refused_address"
+
+Address: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: NAT64's well-known prefix (RFC 6052): its last 32 bits are an IPv4 address.
+_NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 
 _CHUNK = 64 * 1024
 
@@ -68,7 +94,7 @@ _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
 
 
-class FetchError(FemoError):
+class FetchError(RunFailedError):
     """A request failed for good (after retries). ``reason`` is machine-readable; the message
     names the redacted URL only."""
 
@@ -198,15 +224,223 @@ def retry_policy(settings: HttpSettings) -> Retry:
     )
 
 
+# Addresses ---------------------------------------------------------------------------------
+
+
+class AddressRefused(FemoError):
+    """A host resolves to an address that ``http.allow_networks`` does not admit."""
+
+    def __init__(self, host: str, address: Address, kind: str) -> None:
+        named = f"{address}" if host == str(address) else f"{host} resolves to {address}"
+        embedded = embedded_ipv4(address)
+        meaning = f"= {embedded}, {kind}" if embedded else kind
+        super().__init__(f"{named} ({meaning}), not in http.allow_networks")
+        self.host = host
+        self.address = address
+        self.kind = kind
+
+
+def allowed_networks(settings: HttpSettings) -> tuple[Network, ...]:
+    """The networks of ``http.allow_networks`` (checked when the settings were loaded)."""
+    return tuple(ipaddress.ip_network(network) for network in settings.allow_networks)
+
+
+def embedded_ipv4(address: Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one stands for: IPv4-mapped (``::ffff:a.b.c.d``), 6to4
+    (``2002::/16``) or NAT64 (``64:ff9b::/96``); None for any other address."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+    return None
+
+
+def address_kind(address: Address) -> str | None:
+    """Why ``address`` is not a public unicast address (``unspecified``, ``loopback``,
+    ``link-local``, ``multicast``, ``site-local``, ``private``, ``reserved``, ``not global``
+    such as 100.64.0.0/10); None when it is one. An IPv6 address that stands for an IPv4 one
+    (:func:`embedded_ipv4`) is judged as that one."""
+    embedded = embedded_ipv4(address)
+    if embedded is not None:
+        return address_kind(embedded)
+    site_local = isinstance(address, ipaddress.IPv6Address) and address.is_site_local
+    checks = (
+        ("unspecified", address.is_unspecified),
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("site-local", site_local),
+        ("private", address.is_private),
+        ("reserved", address.is_reserved),
+        ("not global", not address.is_global),
+    )
+    return next((kind for kind, hit in checks if hit), None)
+
+
+def refusal(address: Address, allowed: Sequence[Network]) -> str | None:
+    """The :func:`address_kind` of ``address`` unless a network of ``allowed`` holds it (or
+    the IPv4 address it stands for); None when it may be fetched from."""
+    kind = address_kind(address)
+    if kind is None:
+        return None
+    embedded = embedded_ipv4(address)
+    if any(one in net for one in (address, embedded) if one is not None for net in allowed):
+        return None
+    return kind
+
+
+def resolve(host: str, port: int, family: int = socket.AF_UNSPEC) -> list[Address]:
+    """The addresses ``host`` resolves to for TCP (``socket.getaddrinfo``), in the resolver's
+    order, each once.
+
+    Raises:
+        OSError: the name does not resolve (``socket.gaierror``).
+    """
+    found: dict[Address, None] = {}
+    for *_, sockaddr in socket.getaddrinfo(host, port, family, socket.SOCK_STREAM):
+        found.setdefault(ipaddress.ip_address(sockaddr[0]), None)
+    return list(found)
+
+
+def vetted(
+    host: str, port: int, allowed: Sequence[Network], family: int = socket.AF_UNSPEC
+) -> list[Address]:
+    """Every address ``host`` resolves to, when each may be fetched from (:func:`refusal`).
+
+    Raises:
+        AddressRefused: one address may not; the name is refused whole, since a name that
+            answers public and private addresses at once is how DNS rebinding starts.
+        OSError: the name does not resolve.
+    """
+    addresses = resolve(host, port, family)
+    for address in addresses:
+        kind = refusal(address, allowed)
+        if kind is not None:
+            raise AddressRefused(host, address, kind)
+    return addresses
+
+
+def check_url(url: str, allowed: Sequence[Network]) -> None:
+    """Refuse ``url`` when its host resolves to an address that ``allowed`` does not admit.
+
+    A URL without a host or with a malformed port, and a host that does not resolve here,
+    pass: the request then fails on them itself, or a proxy resolves the name.
+
+    Raises:
+        AddressRefused: see :func:`vetted`.
+    """
+    parts = urlsplit(url)
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower(), 80)
+    except ValueError:
+        return
+    if parts.hostname:
+        try:
+            vetted(parts.hostname, port, allowed)
+        except (OSError, UnicodeError):
+            return
+
+
+def _connect_vetted(
+    conn: HTTPConnection, allowed: Sequence[Network], connect: Callable[[], socket.socket]
+) -> socket.socket:
+    """``conn``'s socket, opened to an address of its host resolved and checked just now
+    (:func:`vetted`), never to what a second lookup might answer. ``connect`` (urllib3's own
+    ``_new_conn``) is pointed at each checked address in turn through ``conn.host``, which is
+    restored before TLS: the Host header, SNI and the certificate check keep the name.
+
+    Raises:
+        AddressRefused: see :func:`vetted` (not retried: urllib3 passes it through).
+        NameResolutionError, NewConnectionError, ConnectTimeoutError: as urllib3's own.
+    """
+    host = conn.host
+    try:
+        addresses = vetted(host, conn.port, allowed, allowed_gai_family())
+    except socket.gaierror as exc:
+        raise NameResolutionError(host, conn, exc) from exc
+    failure: Exception = NewConnectionError(conn, f"{host} resolves to no address")
+    for address in addresses:
+        conn.host = str(address)
+        try:
+            return connect()
+        except (NewConnectionError, ConnectTimeoutError) as exc:
+            failure = exc
+        finally:
+            conn.host = host
+    raise failure
+
+
+def _vetting_pools(allowed: tuple[Network, ...]) -> dict[str, type[HTTPConnectionPool]]:
+    """urllib3 pool classes for http and https whose connections open through
+    :func:`_connect_vetted` with ``allowed``."""
+
+    class VettingHTTPConnection(HTTPConnection):
+        def _new_conn(self) -> socket.socket:
+            return _connect_vetted(self, allowed, super()._new_conn)
+
+    class VettingHTTPSConnection(HTTPSConnection):
+        def _new_conn(self) -> socket.socket:
+            return _connect_vetted(self, allowed, super()._new_conn)
+
+    class VettingHTTPPool(HTTPConnectionPool):
+        ConnectionCls = VettingHTTPConnection
+
+    class VettingHTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = VettingHTTPSConnection
+
+    return {"http": VettingHTTPPool, "https": VettingHTTPSPool}
+
+
+class VettingAdapter(HTTPAdapter):
+    """``requests``' adapter whose direct connections go only to checked addresses
+    (:func:`_connect_vetted`). Connections through a proxy are the proxy manager's: the proxy
+    resolves the target, and only :func:`check_url` before the request applies."""
+
+    #: What requests pickles of an adapter, and ``allowed``.
+    __attrs__ = [*HTTPAdapter.__attrs__, "allowed"]  # noqa: RUF012 (requests' own name)
+
+    def __init__(self, allowed: tuple[Network, ...], max_retries: Retry) -> None:
+        self.allowed = allowed  # before HTTPAdapter.__init__, which builds the pool manager
+        super().__init__(max_retries=max_retries)
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        """requests' pool manager, with pools of vetting connections."""
+        super().init_poolmanager(  # type: ignore[no-untyped-call]  # untyped in the stubs
+            connections, maxsize, block, **pool_kwargs
+        )
+        self.poolmanager.pool_classes_by_scheme = _vetting_pools(self.allowed)
+
+
+class HopSession(requests.Session):
+    """A ``requests`` session that follows no redirect by itself: :func:`get` follows them
+    hop by hop, checking each hop's address first. (``requests`` would follow them blindly,
+    read each redirect's body whole, and forward every header but ``Authorization`` to the
+    next host.)"""
+
+    def resolve_redirects(
+        self, resp: requests.Response, req: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> Iterator[Any]:
+        """No redirect to resolve here: :func:`get` does it."""
+        return iter(())
+
+
 def session(settings: HttpSettings) -> requests.Session:
-    """A ``requests`` session that retries per :func:`retry_policy` on http and https, with
-    the HTTP stack's log records scrubbed of secrets (:func:`install_log_scrubber`).
+    """A ``requests`` session that retries per :func:`retry_policy` on http and https,
+    connects only to addresses that ``http.allow_networks`` admits (:class:`VettingAdapter`),
+    leaves redirects to :func:`get` (:class:`HopSession`), with the HTTP stack's log records
+    scrubbed of secrets (:func:`install_log_scrubber`).
 
     A session is not documented as thread-safe: give each thread its own.
     """
     install_log_scrubber()
-    http = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry_policy(settings))
+    http = HopSession()
+    adapter = VettingAdapter(allowed_networks(settings), retry_policy(settings))
     http.mount("http://", adapter)
     http.mount("https://", adapter)
     http.headers["User-Agent"] = settings.user_agent
@@ -224,39 +458,41 @@ def get(
     secrets: Iterable[str] = (),
     allow_redirects: bool = True,
 ) -> Fetched:
-    """GET ``url`` (retried per the session) and read the body, at most ``max_bytes``
-    (default: ``settings.max_bytes``) within ``settings.total_timeout_s``.
+    """GET ``url`` (retried per the session), following at most ``settings.max_redirects``
+    redirects hop by hop (none when ``allow_redirects`` is false), and read the body, at most
+    ``max_bytes`` (default: ``settings.max_bytes``) within ``settings.total_timeout_s``.
 
-    ``secrets`` (API keys) are registered for log scrubbing and removed from every message.
-    Pass ``allow_redirects=False`` when ``headers`` carry a key: ``requests`` strips only
-    ``Authorization`` on a redirect to another host, not headers such as ``X-RapidAPI-Key``.
+    Before each hop the host is resolved and refused when an address is not public and not in
+    ``http.allow_networks`` (:func:`check_url`); a session from :func:`session` also connects
+    only to addresses it checked at connect time. Through a proxy, only the check before the
+    request applies (the proxy resolves the name itself: its answer may differ from ours).
+
+    ``params`` and ``headers`` go with the first request only: no redirect carries them to the
+    next host (a header may hold a key). ``secrets`` (API keys) are registered for log
+    scrubbing and removed from every message.
 
     Raises:
-        FetchError: a non-2xx answer after retries (``http_error``, with its status; a
-            redirect not followed counts), a timeout (per read, or the whole response past
+        FetchError: an address refused (``refused_address``: the URL, the redirects that led
+            there, the host and its address), a non-2xx answer after retries (``http_error``,
+            with its status; a redirect not followed, one past ``max_redirects`` or to a scheme
+            other than http(s) counts), a timeout (per read, or the whole response past
             ``total_timeout_s``), a connection failure, a body over the cap (``too_large``,
             checked from ``Content-Length`` before reading, and while reading) or shorter than
-            announced (``truncated``). The message holds the redacted URL only; the original
+            announced (``truncated``). The message holds redacted URLs only; the original
             exception is not chained, since its text may hold the URL with its key.
     """
     secrets = tuple(s for s in secrets if s)
     for secret in secrets:
         register_secret(secret)
     cap = max_bytes if max_bytes is not None else settings.max_bytes
-    safe = redact(url, secrets)
+    # the redacted URL of each hop; the last one is where the request stands
+    trail = [redact(url, secrets)]
     deadline = time.monotonic() + settings.total_timeout_s
     failure: FetchError
     try:
-        response = http.get(
-            url,
-            params=params,
-            headers=headers,
-            timeout=(settings.connect_timeout_s, settings.read_timeout_s),
-            stream=True,
-            allow_redirects=allow_redirects,
-        )
+        response = _follow(http, url, settings, trail, params, headers, allow_redirects, secrets)
         with response:
-            safe = redact(response.url, secrets)
+            safe = trail[-1]
             if not 200 <= response.status_code < 300:
                 raise FetchError(
                     HTTP_ERROR, f"HTTP {response.status_code} from {safe}", response.status_code
@@ -268,23 +504,78 @@ def get(
                 content=_read_body(response, cap, deadline, safe, settings.total_timeout_s),
                 headers=dict(response.headers),
             )
+    except AddressRefused as exc:
+        via = f" (redirected from {trail[0]})" if len(trail) > 1 else ""
+        message = f"refused {trail[-1]}{via}: {exc}"
+        failure = FetchError(REFUSED_ADDRESS, scrub(message, secrets))
     except FetchError:
         raise
     except requests.exceptions.RetryError:
-        failure = FetchError(HTTP_ERROR, f"gave up after retries on {safe}")
+        failure = FetchError(HTTP_ERROR, f"gave up after retries on {trail[-1]}")
     except (requests.exceptions.Timeout, TimeoutError):
-        failure = FetchError(TIMEOUT, f"timed out on {safe}")
+        failure = FetchError(TIMEOUT, f"timed out on {trail[-1]}")
     except requests.exceptions.ChunkedEncodingError:
-        failure = FetchError(TRUNCATED, f"connection broke while reading {safe}")
+        failure = FetchError(TRUNCATED, f"connection broke while reading {trail[-1]}")
     except requests.exceptions.InvalidHeader:
-        failure = FetchError(HTTP_ERROR, f"malformed header in the answer from {safe}")
+        failure = FetchError(HTTP_ERROR, f"malformed header in the answer from {trail[-1]}")
     except requests.exceptions.ConnectionError as exc:
         kind = "timed out" if _is_timeout(exc) else "could not connect"
         reason = TIMEOUT if _is_timeout(exc) else CONNECTION
-        failure = FetchError(reason, f"{kind} on {safe}")
+        failure = FetchError(reason, f"{kind} on {trail[-1]}")
     except requests.exceptions.RequestException as exc:
-        failure = FetchError(CONNECTION, f"{type(exc).__name__} on {safe}")
+        failure = FetchError(CONNECTION, f"{type(exc).__name__} on {trail[-1]}")
     raise failure
+
+
+def _follow(
+    http: requests.Session,
+    url: str,
+    settings: HttpSettings,
+    trail: list[str],
+    params: Mapping[str, Any] | None,
+    headers: Mapping[str, str] | None,
+    allow_redirects: bool,
+    secrets: Sequence[str],
+) -> requests.Response:
+    """The (streamed) answer at the end of ``url``'s redirects, each hop checked first
+    (:func:`check_url`); ``trail`` gets the redacted URL of every hop.
+
+    Raises:
+        AddressRefused: a hop's host resolves to an address that may not be fetched.
+        FetchError: more than ``max_redirects`` redirects, or one to a scheme other than
+            http(s) (``http_error``, with the redirect's status).
+        requests.exceptions.RequestException: a request failed.
+    """
+    allowed = allowed_networks(settings)
+    target = url
+    for hop in range(settings.max_redirects + 1):
+        check_url(target, allowed)
+        response = http.get(
+            target,
+            params=params if hop == 0 else None,
+            headers=headers if hop == 0 else None,
+            timeout=(settings.connect_timeout_s, settings.read_timeout_s),
+            stream=True,
+            allow_redirects=False,
+        )
+        trail[-1] = redact(response.url, secrets)
+        location = http.get_redirect_target(response) if allow_redirects else None
+        if location is None:
+            return response
+        response.close()
+        target = urljoin(response.url, location)
+        trail.append(redact(target, secrets))
+        if urlsplit(target).scheme.lower() not in _DEFAULT_PORTS:
+            raise FetchError(
+                HTTP_ERROR,
+                f"redirect from {trail[-2]} to {trail[-1]}: not http(s)",
+                response.status_code,
+            )
+    raise FetchError(
+        HTTP_ERROR,
+        f"more than {settings.max_redirects} redirects from {trail[0]} (next: {trail[-1]})",
+        response.status_code,
+    )
 
 
 def _read_body(

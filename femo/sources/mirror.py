@@ -4,7 +4,10 @@
 answers (``GET /api/?q=<emotion> face&page=..&per_page=..`` gives ``{total, totalHits, hits}``
 with ``webformatURL`` pointing back at this server), so ``jobs/fetch_api_images.py --source
 pixabay --set fetch.connectors.pixabay.base_url=http://127.0.0.1:N`` downloads from it exactly
-as from the real API. Any key is accepted: it is a mirror, not a gate. Binds 127.0.0.1 only.
+as from the real API. Any key is accepted: it is a mirror, not a gate, but none is logged: the
+access log shows ``key=***``. Binds 127.0.0.1 only, so the fetch job must be allowed to reach it
+(``http.allow_networks``: ``conf/local.yaml`` admits loopback; elsewhere ``--set
+http.allow_networks=[127.0.0.0/8]``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from femo.platform.errors import EXIT_USAGE
+from femo.sources.http import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +79,9 @@ def make_server(root: Path, port: int = 0) -> ThreadingHTTPServer:
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
-            log.debug("%s %s", self.address_string(), format % args)
+            """The access log, with the values of ``key=`` and other secret query parameters
+            replaced by ``***`` (the request line carries the client's API key)."""
+            log.debug("%s %s", self.address_string(), redact_text(format % args))
 
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
@@ -115,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.root.is_dir():
         print(f"error: {args.root} is not a folder", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     server = make_server(args.root, args.port)
     print(f"mirror: {url_of(server)} serving {args.root}", flush=True)
     try:

@@ -1,0 +1,60 @@
+"""Several jobs in one driver and one Spark session, as the tests' in-process jobs run:
+
+    ./spark-submit.sh tests/jobs_in_one_driver.py [--conf F] [--set k=v ...] \\
+        jobs/ingest_images.py ARGS... + jobs/detect_faces.py ARGS... + ...
+
+For tests that need a home built by the data jobs but prove something else (one JVM start for
+all of them instead of one each); each job must exit 0, else this exits with its code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import io
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # jobs/ (not in femo.zip)
+
+from femo.platform.cli import base_parser, settings_from_args
+from femo.platform.job import Job
+from femo.platform.session import build_session
+
+
+def job_class(path: str) -> type[Job]:
+    """The :class:`Job` that ``jobs/<name>.py`` defines."""
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    (found,) = (
+        c
+        for _, c in inspect.getmembers(module, inspect.isclass)
+        if issubclass(c, Job) and c.__module__ == module.__name__
+    )
+    return found
+
+
+def main(argv: list[str]) -> int:
+    """Run each ``+``-separated job with its arguments, in order, on one session."""
+    settings_args, rest = base_parser(None, add_help=False).parse_known_args(argv)
+    settings = settings_from_args(settings_args)
+    spark = build_session(settings)
+    runs: list[list[str]] = [[]]
+    for arg in rest:
+        if arg == "+":
+            runs.append([])
+        else:
+            runs[-1].append(arg)
+    for path, *args in runs:
+        cls = job_class(path)
+        parser = base_parser(cls.description, prog=path)
+        cls.add_arguments(parser)
+        out = io.StringIO()
+        code = cls(settings, spark, out=out).run(parser.parse_args(args))
+        print(out.getvalue(), end="", flush=True)
+        if code:
+            return code
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
