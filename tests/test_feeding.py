@@ -20,6 +20,7 @@ from femo.ml.feeding import (
     evaluation_stream,
     label_table,
     make_reader,
+    random_erasing,
     split_files,
     steps_per_epoch,
     training_stream,
@@ -185,6 +186,24 @@ def test_augmentation_changes_pixels_not_shapes_or_labels(table: Path) -> None:
     assert moved_labels == plain_labels
     originals = {image.tobytes() for image in plain}
     assert sum(image.tobytes() in originals for image in moved) < 30  # most of them moved
+
+
+def test_random_erasing_covers_one_rectangle_of_noise_in_chosen_images() -> None:
+    import tensorflow as tf
+
+    tf.random.set_seed(3)
+    images = np.full((200, 48, 48, 1), 128.0, dtype=np.float32)  # noise is never exactly 128
+    erased = random_erasing(tf.constant(images), 0.5, seed=7).numpy()
+    changed = erased != 128.0
+    touched = changed.reshape(200, -1).any(axis=1)
+    assert 60 < touched.sum() < 140  # about half
+    for image in changed[touched, :, :, 0]:
+        rows, cols = np.nonzero(image.any(axis=1))[0], np.nonzero(image.any(axis=0))[0]
+        box = image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        assert box.all() and box.size == image.sum()  # one solid rectangle
+        assert 0.01 <= box.size / image.size <= 0.27  # of 2-25 % of the picture
+    assert (erased[~touched] == 128.0).all()
+    assert (random_erasing(tf.constant(images), 0.0, seed=7).numpy() == 128.0).all()
 
 
 def test_evaluation_reads_every_row_once(table: Path) -> None:

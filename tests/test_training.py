@@ -33,7 +33,7 @@ from femo.ml.training import (
     train_fn,
 )
 from femo.platform.errors import FemoError
-from femo.platform.settings import Settings
+from femo.platform.settings import AugmentSettings, Settings
 from jobs.build_training_set import BuildTrainingSet
 from jobs.detect_faces import DetectFaces
 from jobs.ingest_images import IngestImages
@@ -107,6 +107,8 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> TrainSpec:
         batch_size=16,
         epochs=3,
         warmup_epochs=1,
+        label_smoothing=0.1,
+        augment=AugmentSettings(erase=0.5),
         threads=1,
     )
 

@@ -17,6 +17,7 @@ for exactly the files of one split of one set at one version. Its known traps ar
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -185,6 +186,34 @@ def augmenter(settings: AugmentSettings, seed: int) -> Any:
     return tf.keras.Sequential(steps, name="augment")
 
 
+def random_erasing(
+    images: tf.Tensor, probability: float, seed: int, area: tuple[float, float] = (0.02, 0.25)
+) -> tf.Tensor:
+    """Random erasing (Zhong et al. 2017) of a batch ``(n, h, w, c)`` of float pixels 0-255:
+    each image, with ``probability``, gets one rectangle of ``area`` (share of the picture) and
+    an aspect ratio between 0.3 and 3.3 filled with uniform noise, so that the model cannot
+    lean on one part of the face (a hand over the mouth, a fringe over the eyes)."""
+    import tensorflow as tf
+
+    shape = tf.shape(images)
+    n, h, w = shape[0], shape[1], shape[2]
+    hf, wf = tf.cast(h, tf.float32), tf.cast(w, tf.float32)
+    share = tf.random.uniform([n], area[0], area[1], seed=seed)
+    ratio = tf.exp(tf.random.uniform([n], math.log(0.3), math.log(3.3), seed=seed + 1))
+    eh = tf.clip_by_value(tf.round(tf.sqrt(share * hf * wf * ratio)), 1.0, hf)
+    ew = tf.clip_by_value(tf.round(tf.sqrt(share * hf * wf / ratio)), 1.0, wf)
+    top = tf.floor(tf.random.uniform([n], seed=seed + 2) * (hf - eh + 1.0))
+    left = tf.floor(tf.random.uniform([n], seed=seed + 3) * (wf - ew + 1.0))
+    rows = tf.range(hf)[None, :]
+    cols = tf.range(wf)[None, :]
+    in_rows = (rows >= top[:, None]) & (rows < (top + eh)[:, None])
+    in_cols = (cols >= left[:, None]) & (cols < (left + ew)[:, None])
+    chosen = tf.random.uniform([n], seed=seed + 4) < probability
+    mask = in_rows[:, :, None] & in_cols[:, None, :] & chosen[:, None, None]
+    noise = tf.random.uniform(shape, 0.0, 255.0, seed=seed + 5)
+    return tf.where(mask[..., None], noise, images)
+
+
 def training_stream(
     reader: Any,
     classes: Sequence[int],
@@ -222,6 +251,11 @@ def training_stream(
     if model.layers:
         batches = batches.map(
             lambda x, y, w: (model(x, training=True), y, w), num_parallel_calls=tf.data.AUTOTUNE
+        )
+    if augment.erase:
+        batches = batches.map(
+            lambda x, y, w: (random_erasing(x, augment.erase, seed + 10), y, w),
+            num_parallel_calls=tf.data.AUTOTUNE,
         )
     return batches.prefetch(tf.data.AUTOTUNE)
 

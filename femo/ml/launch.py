@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from femo.ml.training import TrainingError
+from femo.ml.training import TrainingError, TrainingFailedError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -155,7 +155,7 @@ def run_on_spark(
         )
     except Exception as exc:
         cause = root_cause(errors.rank_errors + output.rank_errors) or first_line(exc)
-        raise TrainingError(
+        raise TrainingFailedError(
             f"training failed: {cause}; a re-run resumes from the last checkpoint"
         ) from exc
     return list(results)
@@ -184,7 +184,7 @@ def run_here(fn: Callable[..., Any], args: Sequence[Any], timeout_s: float | Non
     except TrainingError:
         raise
     except Exception as exc:
-        raise TrainingError(f"training failed: {first_line(exc)}") from exc
+        raise TrainingFailedError(f"training failed: {first_line(exc)}") from exc
 
 
 def root_cause(errors: Sequence[str]) -> str | None:

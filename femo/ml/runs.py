@@ -34,7 +34,15 @@ from femo.ml import tracking
 from femo.ml.evaluation import Evaluation, confusion_png, evaluate, metric_rows
 from femo.ml.feeding import SplitFiles, evaluation_stream, make_reader, split_files
 from femo.ml.selection import TrainingSetError
-from femo.ml.training import RunFolder, RunState, TrainingError, TrainSpec, run_key, train_fn
+from femo.ml.training import (
+    RunFolder,
+    RunState,
+    TrainingError,
+    TrainingFailedError,
+    TrainSpec,
+    run_key,
+    train_fn,
+)
 from femo.ml.training_set import check_set_id
 from femo.ml.zoo import ZOO, UnknownModelError
 from femo.platform.delta_files import read_where, table_location
@@ -215,7 +223,7 @@ def follow(settings: Settings) -> None:
 
     received = share(None)
     if received is None:
-        raise TrainingError("rank 0 did not start a run (its error or summary says why)")
+        raise TrainingFailedError("rank 0 did not start a run (its error or summary says why)")
     spec, key = received
     run_here(train_fn, (spec, key), settings.training.timeout_minutes * 60)
 
@@ -270,6 +278,7 @@ def prepare(
         patience=cfg.patience,
         precision=cfg.precision,
         class_weights=cfg.class_weights,
+        label_smoothing=cfg.label_smoothing,
         seed=cfg.seed,
         threads=threads,
     )
@@ -329,8 +338,7 @@ def record(
             flip = float(((probabilities + mirrored).argmax(axis=1) == y).mean())
     val_eval, test_eval = evaluations
     mlflow_name = settings.mlflow.model_name
-    params = {k: v for k, v in spec.key_fields().items() if k not in ("train", "val", "classes")}
-    params |= {
+    params = spec.params() | {
         "set_id": spec.train.set_id,
         "ranks": result["ranks"],
         "threads": spec.threads,
@@ -370,8 +378,8 @@ def record(
         client.log_image(run_id, _png_image(confusion_png(test_eval, names)), "confusion_test.png")
         if folder.tensorboard.is_dir():
             client.log_artifacts(run_id, str(folder.tensorboard), "tensorboard")
-        source = tracking.log_keras_model(run_id, model)
-        model_version = tracking.register(client, mlflow_name, source, run_id)
+        tracking.log_keras_model(run_id, model)
+        model_version = tracking.register(client, mlflow_name, run_id)
         try:
             write_tables(
                 spark,
@@ -433,7 +441,7 @@ def write_tables(
     """The run's rows of ``training_runs`` and ``run_metrics``, each table in one commit that
     replaces whatever an interrupted earlier attempt wrote for this run id."""
     val_eval, test_eval = evaluations
-    params = {k: v for k, v in spec.key_fields().items() if k not in ("train", "val")}
+    params = spec.params()
     row = {
         "run_id": run_id,
         "set_id": spec.train.set_id,

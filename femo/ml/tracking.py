@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from femo.platform.errors import FemoError
+from femo.platform.errors import RunFailedError
 from femo.platform.settings import Settings, is_uri
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ CHALLENGER = "challenger"
 CHAMPION = "champion"
 
 
-class TrackingError(FemoError):
+class TrackingError(RunFailedError):
     """The tracking store cannot be opened or refused a write."""
 
 
@@ -118,9 +118,9 @@ def log_history(client: MlflowClient, run_id: str, history: list[dict[str, float
         client.log_batch(run_id, metrics=metrics)
 
 
-def log_keras_model(run_id: str, model: Any, artifact_path: str = "model") -> str:
-    """Log a Keras 2 model with ``mlflow.tensorflow`` (the network rescales its own pixels, so
-    its preprocessing travels with it) and return its ``runs:/`` URI."""
+def log_keras_model(run_id: str, model: Any, artifact_path: str = "model") -> None:
+    """Log a Keras 2 model with ``mlflow.tensorflow`` under the run's ``artifact_path`` (the
+    network rescales its own pixels, so its preprocessing travels with it)."""
     import mlflow
     import numpy as np
     import tensorflow as tf
@@ -136,11 +136,11 @@ def log_keras_model(run_id: str, model: Any, artifact_path: str = "model") -> st
             signature=signature,
             pip_requirements=[f"tensorflow=={tf.__version__}"],
         )
-    return f"runs:/{run_id}/{artifact_path}"
 
 
-def register(client: MlflowClient, name: str, source: str, run_id: str) -> int:
-    """Create model version of ``name`` from the run's logged model; its number."""
+def register(client: MlflowClient, name: str, run_id: str, artifact_path: str = "model") -> int:
+    """Create a model version of ``name`` from the model the run logged at ``artifact_path``
+    (:func:`log_keras_model`); its number."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -150,9 +150,8 @@ def register(client: MlflowClient, name: str, source: str, run_id: str) -> int:
             name, description="femo's facial emotion classifiers (jobs/train.py)"
         )
     artifact_uri = client.get_run(run_id).info.artifact_uri
-    path = source.split("/", 3)[-1] if source.startswith("runs:/") else source
     version = client.create_model_version(
-        name, f"{artifact_uri}/{path}", run_id=run_id, await_creation_for=60
+        name, f"{artifact_uri}/{artifact_path}", run_id=run_id, await_creation_for=60
     )
     return int(version.version)
 

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from femo.ml.feeding import SplitFiles
-from femo.platform.errors import FemoError
+from femo.platform.errors import FemoError, RunFailedError
 from femo.platform.settings import AugmentSettings
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,10 @@ MODEL_FILE = "model.h5"
 
 class TrainingError(FemoError):
     """Training could not start or did not finish; the message says why and what to do."""
+
+
+class TrainingFailedError(TrainingError, RunFailedError):
+    """A rank failed or stalled while training: a re-run resumes from the last checkpoint."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class TrainSpec:
     patience: int = 15
     precision: str = "float32"
     class_weights: bool = False
+    label_smoothing: float = 0.0
     seed: int = 0
     threads: int | None = None
     weights_file: str | None = None
@@ -88,6 +93,11 @@ class TrainSpec:
         fields["val"] = [self.val.set_id, self.val.version]
         fields.pop("threads")
         return fields
+
+    def params(self) -> dict[str, Any]:
+        """The hyper-parameters a run records (MLflow params, ``training_runs.params``): the
+        key fields less the splits, which the set id names."""
+        return {k: v for k, v in self.key_fields().items() if k not in ("train", "val")}
 
 
 def run_key(spec: TrainSpec, ranks: int) -> str:
@@ -196,7 +206,7 @@ def train_fn(spec: TrainSpec, key: str) -> dict[str, Any]:
     import tensorflow as tf
     from horovod.tensorflow import broadcast_object
 
-    from femo.ml.feeding import evaluation_stream, make_reader, steps_per_epoch, training_stream
+    from femo.ml.feeding import make_reader, steps_per_epoch, training_stream
     from femo.ml.zoo import build_model
 
     # petastorm 0.13 on pyarrow 10 warns of deprecated pyarrow calls on every reader
@@ -221,7 +231,7 @@ def train_fn(spec: TrainSpec, key: str) -> dict[str, Any]:
     optimizer = hvd.DistributedOptimizer(
         tf.keras.optimizers.legacy.Adam(learning_rate=spec.learning_rate)
     )
-    _compile(model, optimizer, spec.class_weights)
+    _compile(model, optimizer, spec.class_weights, spec.label_smoothing)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     manager = None
     if rank == 0:
@@ -241,12 +251,7 @@ def train_fn(spec: TrainSpec, key: str) -> dict[str, Any]:
     }
     if not state.finished:
         steps = steps_per_epoch(spec.train.rows, ranks, spec.batch_size)
-        with make_reader(spec.val, epochs=1, shuffle=False) as reader:
-            val = list(
-                evaluation_stream(reader, spec.classes, image_size=spec.image_size, batch_size=512)
-            )
-        val_x = tf.concat([b[0] for b in val], axis=0)
-        val_y = tf.concat([b[1] for b in val], axis=0)
+        validation = _validation(spec)
         with make_reader(
             spec.train, rank=rank, ranks=ranks, epochs=1, seed=spec.seed + rank
         ) as reader:  # one pass: the stream caches it and repeats from memory
@@ -259,8 +264,12 @@ def train_fn(spec: TrainSpec, key: str) -> dict[str, Any]:
                 seed=spec.seed + rank,
                 shuffle_buffer=spec.shuffle_buffer,
             )
-            if not spec.class_weights:
-                stream = stream.map(lambda x, y, w: (x, y))
+
+            def targets(x: Any, y: Any, w: Any) -> tuple[Any, ...]:
+                onehot = tf.one_hot(y, len(spec.classes))  # the smoothed loss takes one-hot
+                return (x, onehot, w) if spec.class_weights else (x, onehot)
+
+            stream = stream.map(targets)
             schedule = make_schedule(spec, ranks, rank, folder, state, manager, broadcast_object)
             callbacks: list[Any] = [
                 hvd.callbacks.BroadcastGlobalVariablesCallback(0),
@@ -276,7 +285,7 @@ def train_fn(spec: TrainSpec, key: str) -> dict[str, Any]:
                 steps_per_epoch=steps,
                 epochs=spec.epochs,
                 initial_epoch=state.epochs_done,
-                validation_data=(val_x, val_y),
+                validation_data=validation,
                 callbacks=callbacks,
                 verbose=2 if rank == 0 else 0,
             )
@@ -293,6 +302,21 @@ def train_fn(spec: TrainSpec, key: str) -> dict[str, Any]:
             params=int(model.count_params()),
         )
     return result
+
+
+def _validation(spec: TrainSpec) -> tuple[Any, Any]:
+    """The whole validation split in memory, as pixels and one-hot targets (every rank holds
+    all of it, so that each computes the same val metrics)."""
+    import tensorflow as tf
+
+    from femo.ml.feeding import evaluation_stream, make_reader
+
+    with make_reader(spec.val, epochs=1, shuffle=False) as reader:
+        val = list(
+            evaluation_stream(reader, spec.classes, image_size=spec.image_size, batch_size=512)
+        )
+    pixels = tf.concat([b[0] for b in val], axis=0)
+    return pixels, tf.one_hot(tf.concat([b[1] for b in val], axis=0), len(spec.classes))
 
 
 def _devices(spec: TrainSpec, local_rank: int) -> None:
@@ -317,11 +341,16 @@ def _devices(spec: TrainSpec, local_rank: int) -> None:
     tf.keras.mixed_precision.set_global_policy(spec.precision)
 
 
-def _compile(model: Any, optimizer: Any, weighted: bool) -> None:
-    """Sparse cross-entropy and accuracy (weighted by the class weights when the loss is)."""
+def _compile(model: Any, optimizer: Any, weighted: bool, label_smoothing: float) -> None:
+    """Cross-entropy over one-hot targets, ``label_smoothing`` of each spread evenly over the
+    classes (Szegedy et al. 2016: FER-2013's labels are noisy, and a model that must not be
+    sure of them overfits later), and accuracy (weighted by the class weights when the loss
+    is)."""
+    import tensorflow as tf
+
     model.compile(
         optimizer=optimizer,
-        loss="sparse_categorical_crossentropy",
+        loss=tf.keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
         weighted_metrics=["accuracy"] if weighted else None,
         metrics=None if weighted else ["accuracy"],
         experimental_run_tf_function=False,

@@ -370,6 +370,13 @@ class AugmentSettings(_Section):
     shift: float = Field(0.1, ge=0, lt=0.5, description="Largest shift, share of the side.")
     rotation: float = Field(10.0, ge=0, le=180, description="Largest rotation, degrees.")
     zoom: float = Field(0.1, ge=0, lt=1, description="Largest zoom in or out, share of the side.")
+    erase: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of crops with a random rectangle (2-25 % of the area) of noise "
+        "(random erasing, Zhong et al. 2017); 0: none.",
+    )
 
 
 class TrainingSettings(_Section):
@@ -398,6 +405,9 @@ class TrainingSettings(_Section):
         "float32", pattern="^(float32|mixed_bfloat16|mixed_float16)$", description="Keras policy."
     )
     class_weights: bool = Field(False, description="Weight the loss by the set's class weights.")
+    label_smoothing: float = Field(
+        0.0, ge=0, lt=1, description="Share of each target spread evenly over the classes."
+    )
     seed: int = Field(0, description="Seeds of weights, shuffling and augmentation.")
     timeout_minutes: float = Field(
         240, gt=0, description="A run still going after this long is stopped and fails."
