@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from pyspark.sql import SparkSession
 
-from femo.ingest.run import run_markers
+from femo.ingest.run import Tally, TallyParam, run_markers
 from femo.ingest.sample import Sample, encode, face_like, write_images, write_sample
+from femo.platform.errors import RunFailedError
 from femo.platform.settings import Settings
 from jobs.ingest_images import IngestImages
 
@@ -374,6 +375,41 @@ def test_a_cut_csv_gz_is_quarantined_whole_and_a_good_one_beside_it_ingested(
         "FROM femo.ingested_files WHERE source = 'fer_csv_gz' ORDER BY file",
     )
     assert [tuple(r) for r in files] == [("cut.csv.gz", 0, 1), ("good.csv.gz", 20, 5)]
+
+
+def test_outcomes_lost_on_the_way_fail_the_run_and_the_next_run_redoes_it(
+    spark: SparkSession, catalog: Settings, sample: Sample, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task's accumulator update that never reaches the driver: the committed images are
+    not recorded as a file with no rows (nor any outcome); the run fails, the next one
+    repairs."""
+    merge = TallyParam.addInPlace
+    lost: list[Tally] = []
+
+    def lossy(self: TallyParam, total: Tally, update: Tally) -> Tally:
+        if not lost and any(update.accepted.values()):
+            lost.append(update)
+            return total
+        return merge(self, total, update)
+
+    monkeypatch.setattr(TallyParam, "addInPlace", lossy)
+    args = ("--source", "fer_csv_lost", "--path", str(sample.csv), "--layout", "fer_csv")
+    with pytest.raises(RunFailedError, match="images committed differ from those reported"):
+        ingest(spark, catalog, *args)
+    assert lost
+    recorded = "SELECT count(*) n FROM femo.{} WHERE source = 'fer_csv_lost'"
+    assert [rows(spark, recorded.format(t))[0].n for t in ("quarantine", "ingested_files")] == [
+        0,
+        0,
+    ]
+    monkeypatch.setattr(TallyParam, "addInPlace", merge)
+    assert ingest(spark, catalog, *args)[1].startswith("fer_csv_lost: accepted 20, quarantined 5")
+    images = rows(
+        spark,
+        "SELECT count(*) n, count(DISTINCT path) paths FROM femo.images "
+        "WHERE source = 'fer_csv_lost'",
+    )[0]
+    assert (images.n, images.paths) == (20, 20)
 
 
 def test_bad_source_name_is_refused(spark: SparkSession, catalog: Settings, sample: Sample) -> None:

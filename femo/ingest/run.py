@@ -759,6 +759,31 @@ def ingest(
     return summary
 
 
+def tally_differs(
+    spark: SparkSession, database: str, source: str, run_id: str, counts: pd.DataFrame
+) -> str | None:
+    """Where the images this run committed (read back by ``run_id``, on the driver) and the
+    accepted rows its tally reports (``counts``) disagree, named; None when they agree. The
+    outcomes recorded come from the tally, so it must hold every committed row."""
+    committed = (
+        read_where(
+            spark, f"{database}.{IMAGES.name}", ["origin"], {"source": source, "run_id": run_id}
+        )
+        .column("origin")
+        .value_counts()
+        .to_pylist()
+    )
+    have = {str(pair["values"]): int(pair["counts"]) for pair in committed}
+    accepted = counts[counts["status"] == ACCEPTED]
+    told = {str(o): int(n) for o, n in zip(accepted["origin"], accepted["count"], strict=True)}
+    wrong = sorted(o for o in have.keys() | told.keys() if have.get(o, 0) != told.get(o, 0))
+    if not wrong:
+        return None
+    first = wrong[0]
+    more = f" and {len(wrong) - 1} more files" if len(wrong) > 1 else ""
+    return f"{first} ({have.get(first, 0)} committed, {told.get(first, 0)} reported){more}"
+
+
 def write_outcomes(
     spark: SparkSession,
     database: str,
@@ -787,6 +812,12 @@ def write_outcomes(
                 f"{source}: no outcome reported for {missing} of {len(new)} files (lost "
                 "accumulator updates?); their ingest is not recorded and the next run redoes it"
             )
+    differ = tally_differs(spark, database, source, run_id, counts)
+    if differ:
+        raise RunFailedError(
+            f"{source}: the images committed differ from those reported for {differ} (lost "
+            "accumulator updates?); their ingest is not recorded and the next run redoes it"
+        )
     unread = unread_results(per_origin(counts, new), problems)
     rejected = pd.concat([tally.rejected_frame(), unread], ignore_index=True)
     if not unread.empty:
