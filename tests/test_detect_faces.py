@@ -16,6 +16,7 @@ from femo.platform.settings import Settings
 from jobs.detect_faces import DetectFaces
 from jobs.ingest_images import IngestImages
 
+from .conftest import own_database
 from .conftest import run_job as run
 
 
@@ -124,35 +125,36 @@ def test_an_image_under_two_sources_shows_each_copy_its_own_policy(
 ) -> None:
     """FER-2013's crops copied into a source of the default policy (detect): each copy shows
     its own source's detection only, and per-source figures equal a direct count."""
-    copies = tmp_path / "copies" / "angry"
-    copies.mkdir(parents=True)
     fer = spark.sql(
         "SELECT path, content FROM femo.images WHERE source = 'fer2013' ORDER BY path"
     ).collect()
-    for row in fer:
-        (copies / row.path.rsplit("/", 1)[-1]).write_bytes(row.content)
-    run(IngestImages, spark, ingested, "--source", "copies", "--path", str(copies.parent))
-    run(DetectFaces, spark, ingested, "--source", "copies", "--source", "fer2013")
-    policies = dict(
-        spark.sql(
-            "SELECT source_id, face_policy FROM femo.sources "
-            "WHERE source_id IN ('copies', 'fer2013')"
+    for source in ("fer2013", "copies"):
+        folder = tmp_path / source / "angry"
+        folder.mkdir(parents=True)
+        for row in fer:
+            (folder / row.path.rsplit("/", 1)[-1]).write_bytes(row.content)
+    db = "femo_two_sources"
+    with own_database(spark, ingested, db) as own:
+        for source in ("fer2013", "copies"):
+            run(IngestImages, spark, own, "--source", source, "--path", str(tmp_path / source))
+        run(DetectFaces, spark, own, "--source", "copies", "--source", "fer2013")
+        policies = dict(spark.sql(f"SELECT source_id, face_policy FROM {db}.sources").collect())
+        assert {s: policies[s] for s in ("copies", "fer2013")} == {
+            "copies": "detect",
+            "fer2013": "whole_image",
+        }
+        shown = spark.sql(
+            "SELECT source, policy, count(DISTINCT image_id) AS images, count(*) AS rows "
+            f"FROM {db}.faces_current GROUP BY ALL"
         ).collect()
-    )
-    assert policies == {"copies": "detect", "fer2013": "whole_image"}
-    shown = spark.sql(
-        "SELECT source, policy, count(DISTINCT image_id) AS images, count(*) AS rows "
-        "FROM femo.faces_current WHERE source IN ('copies', 'fer2013') GROUP BY ALL"
-    ).collect()
-    assert {(r.source, r.policy) for r in shown} == {
-        ("copies", "detect"),
-        ("fer2013", "whole_image"),
-    }
-    direct = spark.sql(
-        "SELECT i.source, count(*) AS rows FROM femo.images AS i JOIN femo.faces AS f "
-        "ON f.image_id = i.image_id AND f.policy = CASE WHEN i.source = 'fer2013' "
-        "THEN 'whole_image' ELSE 'detect' END "
-        "WHERE i.source IN ('copies', 'fer2013') GROUP BY i.source"
-    ).collect()
-    assert {r.source: r.rows for r in shown} == {r.source: r.rows for r in direct}
-    assert all(r.images == len(fer) for r in shown)
+        assert {(r.source, r.policy) for r in shown} == {
+            ("copies", "detect"),
+            ("fer2013", "whole_image"),
+        }
+        direct = spark.sql(
+            f"SELECT i.source, count(*) AS rows FROM {db}.images AS i JOIN {db}.faces AS f "
+            "ON f.image_id = i.image_id AND f.policy = CASE WHEN i.source = 'fer2013' "
+            "THEN 'whole_image' ELSE 'detect' END GROUP BY i.source"
+        ).collect()
+        assert {r.source: r.rows for r in shown} == {r.source: r.rows for r in direct}
+        assert all(r.images == len(fer) for r in shown)

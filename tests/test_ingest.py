@@ -20,7 +20,7 @@ from femo.platform.errors import RunFailedError
 from femo.platform.settings import Settings
 from jobs.ingest_images import IngestImages
 
-from .conftest import make_settings
+from .conftest import make_settings, own_database
 
 #: Small caps so the test collection can hit them.
 GUARDS = ("ingest.max_file_bytes=300000",)
@@ -30,7 +30,8 @@ def ingest(spark: SparkSession, settings: Settings, *argv: str) -> tuple[int, st
     parser = argparse.ArgumentParser()
     IngestImages.add_arguments(parser)
     out = io.StringIO()
-    job_settings = make_settings(Path(settings.home), *GUARDS)
+    database = f"catalog.database={settings.catalog.database}"
+    job_settings = make_settings(Path(settings.home), *GUARDS, database)
     code = IngestImages(job_settings, spark, out=out).run(parser.parse_args(list(argv)))
     return code, out.getvalue().strip()
 
@@ -344,37 +345,36 @@ def test_a_cut_csv_gz_is_quarantined_whole_and_a_good_one_beside_it_ingested(
     spark: SparkSession, catalog: Settings, sample: Sample, tmp_path: Path
 ) -> None:
     """Spark's text source reads a cut .csv.gz partly: none of it may pass for its ingest."""
-    data = sample.csv.read_bytes()
-    packed = gzip.compress(data)
+    packed = gzip.compress(sample.csv.read_bytes())
     (tmp_path / "good.csv.gz").write_bytes(packed)
     (tmp_path / "cut.csv.gz").write_bytes(packed[: len(packed) // 2])
     args = ("--source", "fer_csv_gz", "--path", str(tmp_path), "--layout", "fer_csv")
-    code, line = ingest(spark, catalog, *args)
-    assert code == 0
-    assert line == (
-        "fer_csv_gz: accepted 20, quarantined 6 (bad_pixel_count 1, label_out_of_range 1, "
-        "malformed_row 1, non_numeric_pixels 1, unknown_usage 1, unreadable 1), "
-        "skipped 0 already ingested"
-    )
-    origins = rows(
-        spark,
-        "SELECT regexp_extract(origin, '[^/]+$', 0) AS file, count(*) AS n FROM femo.images "
-        "WHERE source = 'fer_csv_gz' GROUP BY ALL",
-    )
-    assert [(r.file, r.n) for r in origins] == [("good.csv.gz", 20)]
-    (cut,) = rows(
-        spark,
-        "SELECT path, detail FROM femo.quarantine WHERE source = 'fer_csv_gz' "
-        "AND reason = 'unreadable'",
-    )
-    assert cut.path.endswith("/cut.csv.gz")
-    assert cut.detail == "cannot be read whole: Truncated compressed stream"
-    files = rows(
-        spark,
-        "SELECT regexp_extract(origin, '[^/]+$', 0) AS file, images, quarantined "
-        "FROM femo.ingested_files WHERE source = 'fer_csv_gz' ORDER BY file",
-    )
-    assert [tuple(r) for r in files] == [("cut.csv.gz", 0, 1), ("good.csv.gz", 20, 5)]
+    db = "femo_csv_gz"
+    with own_database(spark, catalog, db) as own:
+        code, line = ingest(spark, own, *args)
+        assert code == 0
+        assert line == (
+            "fer_csv_gz: accepted 20, quarantined 6 (bad_pixel_count 1, label_out_of_range 1, "
+            "malformed_row 1, non_numeric_pixels 1, unknown_usage 1, unreadable 1), "
+            "skipped 0 already ingested"
+        )
+        origins = rows(
+            spark,
+            "SELECT regexp_extract(origin, '[^/]+$', 0) AS file, count(*) AS n "
+            f"FROM {db}.images GROUP BY ALL",
+        )
+        assert [(r.file, r.n) for r in origins] == [("good.csv.gz", 20)]
+        (cut,) = rows(
+            spark, f"SELECT path, detail FROM {db}.quarantine WHERE reason = 'unreadable'"
+        )
+        assert cut.path.endswith("/cut.csv.gz")
+        assert cut.detail == "cannot be read whole: Truncated compressed stream"
+        files = rows(
+            spark,
+            "SELECT regexp_extract(origin, '[^/]+$', 0) AS file, images, quarantined "
+            f"FROM {db}.ingested_files ORDER BY file",
+        )
+        assert [tuple(r) for r in files] == [("cut.csv.gz", 0, 1), ("good.csv.gz", 20, 5)]
 
 
 def test_outcomes_lost_on_the_way_fail_the_run_and_the_next_run_redoes_it(
@@ -392,24 +392,22 @@ def test_outcomes_lost_on_the_way_fail_the_run_and_the_next_run_redoes_it(
             return total
         return merge(self, total, update)
 
-    monkeypatch.setattr(TallyParam, "addInPlace", lossy)
     args = ("--source", "fer_csv_lost", "--path", str(sample.csv), "--layout", "fer_csv")
-    with pytest.raises(RunFailedError, match="images committed differ from those reported"):
-        ingest(spark, catalog, *args)
-    assert lost
-    recorded = "SELECT count(*) n FROM femo.{} WHERE source = 'fer_csv_lost'"
-    assert [rows(spark, recorded.format(t))[0].n for t in ("quarantine", "ingested_files")] == [
-        0,
-        0,
-    ]
-    monkeypatch.setattr(TallyParam, "addInPlace", merge)
-    assert ingest(spark, catalog, *args)[1].startswith("fer_csv_lost: accepted 20, quarantined 5")
-    images = rows(
-        spark,
-        "SELECT count(*) n, count(DISTINCT path) paths FROM femo.images "
-        "WHERE source = 'fer_csv_lost'",
-    )[0]
-    assert (images.n, images.paths) == (20, 20)
+    db = "femo_csv_lost"
+    with own_database(spark, catalog, db) as own:
+        monkeypatch.setattr(TallyParam, "addInPlace", lossy)
+        with pytest.raises(RunFailedError, match="images committed differ from those reported"):
+            ingest(spark, own, *args)
+        assert lost
+        recorded = [
+            rows(spark, f"SELECT count(*) n FROM {db}.{table}")[0].n
+            for table in ("quarantine", "ingested_files")
+        ]
+        assert recorded == [0, 0]
+        monkeypatch.setattr(TallyParam, "addInPlace", merge)
+        assert ingest(spark, own, *args)[1].startswith("fer_csv_lost: accepted 20, quarantined 5")
+        images = rows(spark, f"SELECT count(*) n, count(DISTINCT path) paths FROM {db}.images")
+        assert (images[0].n, images[0].paths) == (20, 20)
 
 
 def test_bad_source_name_is_refused(spark: SparkSession, catalog: Settings, sample: Sample) -> None:
