@@ -5,9 +5,9 @@ answers (``GET /api/?q=<emotion> face&page=..&per_page=..`` gives ``{total, tota
 with ``webformatURL`` pointing back at this server), so ``jobs/fetch_api_images.py --source
 pixabay --set fetch.connectors.pixabay.base_url=http://127.0.0.1:N`` downloads from it exactly
 as from the real API. Any key is accepted: it is a mirror, not a gate, but none is logged: the
-access log shows ``key=***``. Binds 127.0.0.1 only, so the fetch job must be allowed to reach it
-(``http.allow_networks``: ``conf/local.yaml`` admits loopback; elsewhere ``--set
-http.allow_networks=[127.0.0.0/8]``).
+access log shows ``key=***``. Binds 127.0.0.1 only, so the fetch job must be allowed to reach it:
+``--set "http.allow_networks=[127.0.0.0/8]"``, as ``scripts/demo.sh`` does (no shipped settings
+file admits loopback).
 """
 
 from __future__ import annotations
