@@ -4,14 +4,14 @@
         jobs/ingest_images.py ARGS... + jobs/detect_faces.py ARGS... + ...
 
 For tests that need a home built by the data jobs but prove something else (one JVM start for
-all of them instead of one each); each job must exit 0, else this exits with its code.
+all of them instead of one each); each job runs as the in-process tests run it
+(``tests.conftest.run_job``) and must exit 0.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
-import io
 import sys
 from pathlib import Path
 
@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # jobs/ (not in fe
 from femo.platform.cli import base_parser, settings_from_args
 from femo.platform.job import Job
 from femo.platform.session import build_session
+from tests.conftest import run_job
 
 
 def job_class(path: str) -> type[Job]:
@@ -45,14 +46,7 @@ def main(argv: list[str]) -> int:
         else:
             runs[-1].append(arg)
     for path, *args in runs:
-        cls = job_class(path)
-        parser = base_parser(cls.description, prog=path)
-        cls.add_arguments(parser)
-        out = io.StringIO()
-        code = cls(settings, spark, out=out).run(parser.parse_args(args))
-        print(out.getvalue(), end="", flush=True)
-        if code:
-            return code
+        print(run_job(job_class(path), spark, settings, *args), flush=True)
     return 0
 
 

@@ -408,12 +408,9 @@ def _target_of(
     txn: Any, table: str, partition_values: Mapping[str, str] | None = None
 ) -> FileTarget:
     """:func:`file_target` from a transaction already started on ``table``."""
-    metadata = txn.metadata()
-    schema_json = str(metadata.schemaString())
-    configuration = _scala_map(metadata.configuration())
-    partitions = _scala_strings(metadata.partitionColumns())
+    schema_json, configuration, partitions, protocol = _table_state(txn)
     schema = StructType.fromJson(json.loads(schema_json))
-    problems = _problems(txn)
+    problems = unsupported_rules(schema, configuration, partitions, protocol)
     if problems:
         raise FemoError(f"{table}: cannot append files written in Python: {', '.join(problems)}")
     values = dict(partition_values or {})
@@ -428,11 +425,12 @@ def _target_of(
     )
 
 
-def _problems(txn: Any) -> list[str]:
-    """:func:`unsupported_rules` of the table as transaction ``txn`` sees it."""
+def _table_state(txn: Any) -> tuple[str, dict[str, str], list[str], dict[str, Any]]:
+    """The table as transaction ``txn`` sees it: schema JSON, properties, partition columns
+    and protocol action."""
     metadata = txn.metadata()
-    return unsupported_rules(
-        StructType.fromJson(json.loads(str(metadata.schemaString()))),
+    return (
+        str(metadata.schemaString()),
         _scala_map(metadata.configuration()),
         _scala_strings(metadata.partitionColumns()),
         json.loads(str(txn.protocol().json()))["protocol"],
@@ -466,14 +464,13 @@ def commit_files(
     if not adds:
         return None
     txn = _transaction(spark, target.table)
-    metadata = txn.metadata()
-    if str(metadata.schemaString()) != target.schema_json or _scala_strings(
-        metadata.partitionColumns()
-    ) != list(target.partition_values):
+    schema_json, configuration, partitions, protocol = _table_state(txn)
+    if schema_json != target.schema_json or partitions != list(target.partition_values):
         raise RunFailedError(
             f"{target.table}: the table's schema changed during the run; run again"
         )
-    problems = _problems(txn)  # the rules again: the table may have changed since file_target
+    # the rules again: the table may have changed since file_target
+    problems = unsupported_rules(target.schema, configuration, partitions, protocol)
     if problems:
         raise FemoError(
             f"{target.table}: rules files written in Python would not keep were added during "
