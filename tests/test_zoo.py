@@ -17,6 +17,7 @@ SIZES = {
     "dense": 1_315_591,
     "cnn_seed": 4_476_743,
     "compact": 1_767_207,
+    "compact_wide": 2_514_471,
     "vgg": 9_419_847,
     "mobilenetv2": 2_266_951,
 }
