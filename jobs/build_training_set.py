@@ -90,7 +90,7 @@ class BuildTrainingSet(Job):
             rebuild=args.rebuild,
         )
         self.say(summary.line())
-        return 0
+        return self.finished(args, idle=summary.status == "exists")
 
 
 if __name__ == "__main__":

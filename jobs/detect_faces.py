@@ -11,8 +11,9 @@ import argparse
 import uuid
 
 from femo.faces.detection import detect_faces
-from femo.platform.catalog import ensure_catalog, refresh_views
+from femo.platform.catalog import ensure_catalog, refresh_views, registered_sources
 from femo.platform.job import Job
+from femo.platform.leases import held
 
 
 class DetectFaces(Job):
@@ -32,12 +33,14 @@ class DetectFaces(Job):
     def run(self, args: argparse.Namespace) -> int:
         database = self.settings.catalog.database
         ensure_catalog(self.spark, self.settings)
-        summary = detect_faces(
-            self.spark, database, self.settings.faces, args.source, run_id=uuid.uuid4().hex
-        )
+        sources = args.source or registered_sources(self.spark, database)
+        with held(self.spark, self.settings, "detect_faces", sources):
+            summary = detect_faces(
+                self.spark, database, self.settings.faces, args.source, run_id=uuid.uuid4().hex
+            )
         refresh_views(self.spark, database)
         self.say(summary.line())
-        return 0
+        return self.finished(args, idle=summary.images == 0)
 
 
 if __name__ == "__main__":

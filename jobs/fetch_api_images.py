@@ -19,6 +19,7 @@ import uuid
 
 from femo.platform.catalog import ensure_catalog, register_source
 from femo.platform.job import Job
+from femo.platform.leases import held
 from femo.sources.connectors import REGISTRY, from_settings
 from femo.sources.fetch import emotion_names, fetch_images, resolve_emotions
 
@@ -57,14 +58,17 @@ class FetchApiImages(Job):
         connector = from_settings(args.source, settings.fetch, os.environ)
         spark, database = self.spark, settings.catalog.database
         ensure_catalog(spark, settings)
-        register_source(spark, database, connector.name, connector.kind, connector.home_url)
         labels, names = emotion_names(spark, database)
         targets = resolve_emotions(args.emotions.split(","), labels, names)
-        summary = fetch_images(
-            spark, settings, connector, targets, per_emotion, run_id=uuid.uuid4().hex
-        )
+        with held(spark, settings, "fetch_api_images", [connector.name]):
+            register_source(spark, database, connector.name, connector.kind, connector.home_url)
+            summary = fetch_images(
+                spark, settings, connector, targets, per_emotion, run_id=uuid.uuid4().hex
+            )
         self.say(summary.line())
-        return summary.exit_code()
+        code = summary.exit_code()
+        idle = code == 0 and not (summary.downloaded or summary.recovered)
+        return self.finished(args, idle=idle) if code == 0 else code
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import uuid
 
 from femo.platform.catalog import ensure_catalog, register_source
 from femo.platform.job import Job
+from femo.platform.leases import held
 from femo.sources.everyday import FIRST_DAYS, ingest_everyday
 
 #: The source id the study's file is seeded under (sql/seed/sources.sql).
@@ -44,17 +45,21 @@ class IngestEveryday(Job):
     def run(self, args: argparse.Namespace) -> int:
         spark, database = self.spark, self.settings.catalog.database
         ensure_catalog(spark, self.settings)
-        register_source(spark, database, args.source, "csv", args.path)
-        summary = ingest_everyday(
-            spark,
-            database,
-            args.source,
-            args.path,
-            run_id=uuid.uuid4().hex,
-            first_day=args.first_day,
-        )
+        with held(spark, self.settings, "ingest_everyday", [args.source]):
+            register_source(spark, database, args.source, "csv", args.path)
+            summary = ingest_everyday(
+                spark,
+                database,
+                args.source,
+                args.path,
+                run_id=uuid.uuid4().hex,
+                first_day=args.first_day,
+            )
         self.say(summary.line())
-        return 1 if args.strict and summary.dropped else 0
+        if args.strict and summary.dropped:
+            return 1
+        changed = summary.written or summary.quarantine_written or summary.stale_removed
+        return self.finished(args, idle=not changed)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from femo.ingest.layout import SPLIT_FROM
 from femo.ingest.run import LAYOUTS, ingest, inspect_options
 from femo.platform.catalog import ensure_catalog, refresh_views_after, register_source
 from femo.platform.job import Job
+from femo.platform.leases import held
 
 #: The sources table's kind for each layout.
 KIND = {"folders": "image_folders", "fer_csv": "fer_csv"}
@@ -43,21 +44,24 @@ class IngestImages(Job):
         database = settings.catalog.database
         split_from = args.split_from or ("usage" if args.layout == "fer_csv" else "path")
         ensure_catalog(spark, settings)
-        register_source(spark, database, args.source, KIND[args.layout], args.path)
         guards = settings.ingest
-        summary = ingest(
-            spark,
-            database,
-            args.source,
-            args.path,
-            args.layout,
-            lambda: inspect_options(spark, database, args.path, split_from, guards),
-            guards,
-            run_id=uuid.uuid4().hex,
-        )
+        with held(spark, settings, "ingest_images", [args.source]):
+            register_source(spark, database, args.source, KIND[args.layout], args.path)
+            summary = ingest(
+                spark,
+                database,
+                args.source,
+                args.path,
+                args.layout,
+                lambda: inspect_options(spark, database, args.path, split_from, guards),
+                guards,
+                run_id=uuid.uuid4().hex,
+            )
         refresh_views_after(spark, database, args.source, summary.accepted)
         self.say(summary.line())
-        return 1 if args.strict and summary.quarantined else 0
+        if args.strict and summary.quarantined:
+            return 1
+        return self.finished(args, idle=summary.skipped == summary.listed)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from femo.ingest.layout import LabelMap
 from femo.platform.catalog import ensure_catalog, label_names, refresh_views, register_source
 from femo.platform.errors import FemoError
 from femo.platform.job import Job
+from femo.platform.leases import held
 from femo.sources.facs import (
     DEFAULT_URL,
     SOURCE_ID,
@@ -59,11 +60,14 @@ class ScrapeFacs(Job):
         ensure_catalog(spark, settings)
         labels = LabelMap.from_names(label_names(spark, database))
         rows = facs_rows(page, labels, datetime.now(UTC), uuid.uuid4().hex)
-        register_source(spark, database, SOURCE_ID, SOURCE_KIND, page.source_url)
-        summary = write_facs(spark, database, rows)
+        with held(spark, settings, "scrape_facs", [SOURCE_ID]):
+            register_source(spark, database, SOURCE_ID, SOURCE_KIND, page.source_url)
+            summary = write_facs(spark, database, rows)
         refresh_views(spark, database)
         self.say(summary.line())
-        return 0
+        changes = (summary.action_units, summary.emotion_action_units)
+        idle = not any(c.inserted or c.updated or c.deleted for c in changes)
+        return self.finished(args, idle=idle)
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ class Train(Job):
         ensure_catalog(self.spark, self.settings)
         summary = train(self.spark, self.settings, request)
         self.say(summary.line())
-        return 0
+        return self.finished(args, idle=summary.status == "recorded")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ from pyspark.sql.types import IntegerType, LongType, StringType, StructField, St
 import femo.platform.catalog
 from femo.platform.catalog import (
     CATALOG_MARKERS,
+    LocalRows,
+    MergeResult,
+    RowChanges,
     SchemaConflictError,
     catalog_fingerprint,
     database_markers,
@@ -21,6 +24,7 @@ from femo.platform.catalog import (
     init_catalog,
     merge_rows,
     missing_columns,
+    row_changes,
 )
 from femo.platform.schemas import EMOTIONS, TableSpec, col
 from femo.platform.settings import Settings
@@ -133,6 +137,61 @@ def test_merge_rows_inserts_updates_and_skips_equal_rows(
     rows = spark.sql("SELECT k, v FROM femo.merge_check ORDER BY k").collect()
     assert [(r.k, r.v) for r in rows] == [(1, "a"), (2, "B"), (3, "c")]
     spark.sql("DROP TABLE femo.merge_check")
+
+
+@pytest.mark.parametrize("local", [False, True], ids=["spark_diff", "driver_diff"])
+def test_merge_rows_stamps_what_it_writes_and_prunes_its_scope(
+    spark: SparkSession, catalog: Settings, local: bool
+) -> None:
+    content = StructType(
+        [
+            col("g", StringType(), "scope", nullable=False),
+            col("k", IntegerType(), "key", nullable=False),
+            col("v", StringType(), "value"),
+        ]
+    )
+    spec = TableSpec(
+        name=f"prune_check_{'local' if local else 'frame'}",
+        comment="test",
+        key=("g", "k"),
+        schema=StructType([*content.fields, col("run_id", StringType(), "stamp")]),
+    )
+    table = f"femo.{spec.name}"
+    assert ensure_table(spark, spec, "femo") == "created"
+
+    def merge(
+        rows: list[tuple[str, int, str]], run: str, prune: dict[str, str] | None = None
+    ) -> MergeResult:
+        source = LocalRows(content, rows) if local else spark.createDataFrame(rows, content)
+        return merge_rows(spark, spec, "femo", source, stamps={"run_id": run}, prune=prune)
+
+    assert merge([("a", 1, "x"), ("a", 2, "y"), ("b", 1, "z")], "r1") == MergeResult(3, 0, 0)
+    assert merge([("a", 1, "x"), ("a", 2, "Y")], "r2", {"g": "a"}) == MergeResult(0, 1, 0)
+    assert merge([("a", 2, "Y")], "r3", {"g": "a"}) == MergeResult(0, 0, 1)
+    before = versions(spark, table)
+    assert merge([("a", 2, "Y")], "r4", {"g": "a"}) == MergeResult(0, 0, 0)
+    assert versions(spark, table) == before
+    rows = spark.sql(f"SELECT g, k, v, run_id FROM {table} ORDER BY g, k").collect()
+    assert [tuple(r) for r in rows] == [("a", 2, "Y", "r2"), ("b", 1, "z", "r1")]
+    spark.sql(f"DROP TABLE {table}")
+
+
+def test_row_changes_by_key_then_content() -> None:
+    current = [(1, "a", None), (2, "b", "y"), (3, "c", "z"), (5, "e", None)]
+    wanted = [(2, "b", "y"), (3, "c", "Z"), (4, "d", None), (5, "e", "now noted")]
+    changes = row_changes(current, wanted, key=[0])
+    assert changes.inserted == [(4, "d", None)]
+    assert changes.updated == [(3, "c", "Z"), (5, "e", "now noted")]
+    assert changes.deleted == [(1,)]
+    assert changes.upserts == [(4, "d", None), (3, "c", "Z"), (5, "e", "now noted")]
+    by_pair = row_changes([(7, "x", 12), (7, "y", 14)], [(7, "z", 12), (7, "y", 6)], key=[0, 2])
+    assert (by_pair.inserted, by_pair.updated, by_pair.deleted) == (
+        [(7, "y", 6)],
+        [(7, "z", 12)],
+        [(7, 14)],
+    )
+    unchanged = row_changes(wanted, wanted, key=[0])
+    assert unchanged == RowChanges([], [], [])
 
 
 def test_schema_evolution_is_additive(spark: SparkSession, catalog: Settings) -> None:

@@ -28,14 +28,12 @@ from femo.sources.facs import (
     BadRowError,
     FacsPage,
     MissingTableError,
-    RowChanges,
     UnknownEmotionError,
     emotion_id,
     facs_rows,
     parse_action_unit_cell,
     parse_combination,
     parse_page,
-    row_changes,
 )
 from jobs.query import Query
 from jobs.scrape_facs import ScrapeFacs
@@ -344,24 +342,6 @@ def test_unknown_emotion_on_the_page() -> None:
     parsed = parse_page(edited("<td>Sadness</td>", "<td>Melancholy</td>"), DEFAULT_URL)
     with pytest.raises(UnknownEmotionError, match="'Melancholy'.*sql/seed/emotions.sql"):
         facs_rows(parsed, LABELS, datetime.now(UTC), "run")
-
-
-def test_row_changes_by_key_then_content() -> None:
-    current = [(1, "a", None), (2, "b", "y"), (3, "c", "z"), (5, "e", None)]
-    wanted = [(2, "b", "y"), (3, "c", "Z"), (4, "d", None), (5, "e", "now noted")]
-    changes = row_changes(current, wanted, key=[0])
-    assert changes.inserted == [(4, "d", None)]
-    assert changes.updated == [(3, "c", "Z"), (5, "e", "now noted")]
-    assert changes.deleted == [(1,)]
-    assert changes.upserts == [(4, "d", None), (3, "c", "Z"), (5, "e", "now noted")]
-    by_pair = row_changes([(7, "x", 12), (7, "y", 14)], [(7, "z", 12), (7, "y", 6)], key=[0, 2])
-    assert (by_pair.inserted, by_pair.updated, by_pair.deleted) == (
-        [(7, "y", 6)],
-        [(7, "z", 12)],
-        [(7, 14)],
-    )
-    unchanged = row_changes(wanted, wanted, key=[0])
-    assert unchanged == RowChanges([], [], [])
 
 
 # -- the job against the shared session -----------------------------------------------------

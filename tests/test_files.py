@@ -32,6 +32,7 @@ from femo.platform.files import (
     LinkError,
     canonical,
     list_files,
+    local_path,
     unseen,
 )
 
@@ -88,6 +89,14 @@ def test_canonical_spelling_of_roots(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert canonical("file:///srv/fer/") == "file:/srv/fer"
     assert canonical("file:/srv/fer") == "file:/srv/fer"
     assert canonical("s3a://bucket/fer/") == "s3a://bucket/fer"
+
+
+def test_local_path_drops_a_file_scheme_only() -> None:
+    assert local_path("file:/srv/fer/a.jpg") == "/srv/fer/a.jpg"
+    assert local_path("file:///srv/fer/a.jpg") == "/srv/fer/a.jpg"
+    assert local_path("/srv/fer/a.jpg") == "/srv/fer/a.jpg"
+    assert local_path("data/fer") == "data/fer"
+    assert local_path("s3a://bucket/fer/a.jpg") == "s3a://bucket/fer/a.jpg"
 
 
 def test_read_is_sized_by_the_listing_but_sees_growth_and_the_cap(tmp_path: Path) -> None:

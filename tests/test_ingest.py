@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import io
 import os
@@ -16,7 +15,8 @@ from pyspark.sql import SparkSession
 
 from femo.ingest.run import Tally, TallyParam, run_markers
 from femo.ingest.sample import Sample, encode, face_like, write_images, write_sample
-from femo.platform.errors import RunFailedError
+from femo.platform.cli import base_parser
+from femo.platform.errors import EXIT_NOTHING_TO_DO, RunFailedError
 from femo.platform.settings import Settings
 from jobs.ingest_images import IngestImages
 
@@ -27,7 +27,7 @@ GUARDS = ("ingest.max_file_bytes=300000",)
 
 
 def ingest(spark: SparkSession, settings: Settings, *argv: str) -> tuple[int, str]:
-    parser = argparse.ArgumentParser()
+    parser = base_parser(None)  # --signal-idle too
     IngestImages.add_arguments(parser)
     out = io.StringIO()
     database = f"catalog.database={settings.catalog.database}"
@@ -168,6 +168,9 @@ def test_rerun_writes_nothing(
         0,
         f"sample: accepted 0, quarantined 0, skipped {files} already " "ingested",
     )
+    # for a scheduler that skips on it: nothing to do
+    again = ("--source", "sample", "--path", str(sample.images), "--signal-idle")
+    assert ingest(spark, catalog, *again)[0] == EXIT_NOTHING_TO_DO == 99
     assert [versions(spark, t) for t in tables] == before
 
 

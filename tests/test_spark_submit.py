@@ -28,7 +28,7 @@ def test_init_catalog_then_query_in_separate_jobs(
         "database femo: tables created emotions, sources, images, quarantine, ingested_files, "
         "faces, "
         "action_units, emotion_action_units, everyday_emotions, everyday_emotion_names, "
-        "downloads, training_sets, training_examples, training_runs, run_metrics; "
+        "downloads, training_sets, training_examples, training_runs, run_metrics, job_leases; "
         "seeded emotions +8 ~0, "
         "sources +7 ~0; rows emotions 8, sources 7"
     )

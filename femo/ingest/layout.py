@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from femo.ingest.images import Rejection
+from femo.platform.files import local_path
 
 #: How the split of a file is found.
 SPLIT_FROM: Final = ("path", "usage", "none")
@@ -51,18 +52,9 @@ class Placement:
     split: str
 
 
-def _plain(path: str) -> str:
-    """A path without a local ``file:`` scheme, so Spark's URIs and user paths compare."""
-    if path.startswith("file://"):
-        return path[len("file://") :]
-    if path.startswith("file:"):
-        return path[len("file:") :]
-    return path
-
-
 def relative_path(path: str, root: str) -> str:
     """``path`` relative to ``root`` (both plain paths or URIs of the same scheme)."""
-    plain, base = _plain(path), _plain(root).rstrip("/")
+    plain, base = local_path(path), local_path(root).rstrip("/")
     if plain.startswith(base + "/"):
         return plain[len(base) + 1 :]
     return plain.rsplit("/", 1)[-1] if base == plain else plain

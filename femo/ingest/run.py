@@ -668,8 +668,17 @@ def unread_results(
     be read whole, with its ``problems`` entry, or one without a data line): never silently
     dropped."""
     nothing = finished[(finished["images"] == 0) & (finished["quarantined"] == 0)]
+    return unread_files(entries(nothing), problems)
+
+
+def unread_files(
+    files: Iterable[Listed], problems: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """Quarantine results (:data:`RESULT_SCHEMA`) for listed ``files`` of which nothing was
+    read, each with its origin as path: ``empty_file`` for 0 bytes, else ``unreadable`` with the
+    file's ``problems`` entry (or: no data line could be read from it)."""
     records = []
-    for entry in entries(nothing):
+    for entry in files:
         if entry.origin_size == 0:
             why = Rejection(EMPTY_FILE, "0 bytes")
         else:
@@ -677,6 +686,12 @@ def unread_results(
             why = Rejection(UNREADABLE, detail)
         records.append(_record(_origin(*entry), why))
     return _frame(records)
+
+
+def quarantine_rows(results: pd.DataFrame, values: Mapping[str, Any]) -> pd.DataFrame:
+    """Rejected ``results`` (:data:`RESULT_SCHEMA`) as rows of ``quarantine``: ``values``
+    (source, run_id, seen_at) where given, else the result's column of that name."""
+    return table_frame(results, QUARANTINE, values)
 
 
 def whole_read_problems(root: str, new: pd.DataFrame) -> dict[str, str]:
@@ -834,9 +849,7 @@ def write_outcomes(
     if not rejected.empty:
         with summary.timed("quarantine"):
             values = {"source": source, "run_id": run_id, "seen_at": now}
-            append_rows(
-                spark, f"{database}.{QUARANTINE.name}", table_frame(rejected, QUARANTINE, values)
-            )
+            append_rows(spark, f"{database}.{QUARANTINE.name}", quarantine_rows(rejected, values))
     with summary.timed("finish"):
         values = {"source": source, "layout": layout, "run_id": run_id, "ingested_at": now}
         rows = table_frame(finished, INGESTED_FILES, values)

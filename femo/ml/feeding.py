@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from femo.ml.selection import TrainingSetError
+from femo.platform.files import canonical
 from femo.platform.settings import AugmentSettings
 
 if TYPE_CHECKING:
@@ -44,10 +45,6 @@ class SplitFiles:
     row_groups: int
 
 
-def _url(path: str) -> str:
-    return path if "://" in path else f"file://{path}"
-
-
 def split_files(location: str, set_id: str, split: str, version: int | None = None) -> SplitFiles:
     """The files of ``split`` of training set ``set_id`` in the ``training_examples`` table at
     ``location``, at Delta ``version`` (None: the latest), with their rows and row groups.
@@ -60,7 +57,7 @@ def split_files(location: str, set_id: str, split: str, version: int | None = No
     table = DeltaTable(location, version=version)
     urls = tuple(
         sorted(
-            _url(u)
+            canonical(u)
             for u in table.file_uris(
                 partition_filters=[("set_id", "=", set_id), ("split", "=", split)]
             )

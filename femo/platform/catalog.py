@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import reduce
 from string import Template
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pyspark.sql.types import StructType
 
@@ -20,6 +21,7 @@ from femo.platform.schemas import (
     EXTERNAL_TABLES,
     INGEST_TABLES,
     ML_TABLES,
+    PLATFORM_TABLES,
     SOURCES,
     TableSpec,
 )
@@ -37,6 +39,7 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     *INGEST_TABLES,
     *EXTERNAL_TABLES,
     *ML_TABLES,
+    *PLATFORM_TABLES,
 )
 
 #: What a source_id looks like: it becomes part of view names and partition paths.
@@ -63,10 +66,35 @@ class SchemaConflictError(FemoError):
 
 @dataclass(frozen=True)
 class MergeResult:
-    """Rows a :func:`merge_rows` call inserted and updated (0, 0: nothing was committed)."""
+    """Rows a :func:`merge_rows` call inserted, updated and deleted (all 0: nothing was
+    committed)."""
 
     inserted: int
     updated: int
+    deleted: int = 0
+
+
+@dataclass(frozen=True)
+class LocalRows:
+    """A few rows held on the driver, for :func:`merge_rows` to diff there: tuples in the order
+    of ``schema``'s columns."""
+
+    schema: StructType
+    rows: Sequence[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class RowChanges:
+    """How a table's rows must change to equal the wanted ones (:func:`row_changes`)."""
+
+    inserted: list[tuple[Any, ...]]
+    updated: list[tuple[Any, ...]]
+    deleted: list[tuple[Any, ...]]  # keys
+
+    @property
+    def upserts(self) -> list[tuple[Any, ...]]:
+        """The rows to MERGE: new ones and changed ones."""
+        return [*self.inserted, *self.updated]
 
 
 @dataclass(frozen=True)
@@ -170,48 +198,163 @@ def merge_rows(
     spark: SparkSession,
     spec: TableSpec,
     database: str,
-    source: DataFrame,
+    source: DataFrame | LocalRows,
     insert_defaults: Mapping[str, str] | None = None,
     *,
     created: bool = False,
+    stamps: Mapping[str, Any] | None = None,
+    prune: Mapping[str, str] | None = None,
 ) -> MergeResult:
-    """Upsert ``source`` into the table on ``spec.key``, committing only real changes.
+    """Upsert ``source`` into the table on ``spec.key``, committing only real changes: the one
+    way femo diffs rows against a table and merges the difference.
 
     Rows of ``source`` that already stand in the table with equal values are dropped first, so a
-    re-run on the same input adds no Delta version at all. Columns of the table that ``source``
-    lacks keep their value on update and take ``insert_defaults`` (SQL expressions) or NULL on
-    insert. ``created``: :func:`ensure_table` has just created the table, so it is empty and
-    one append commits what the MERGE would (a fresh catalog's seeds: 25-35 s -> 15-17 s).
-    """
-    from delta.tables import DeltaTable
+    re-run on the same input adds no Delta version at all. The rest is MERGEd on the key, from a
+    materialised source (the MERGE scans the rows it counted), insert-only when none of them has
+    a stored key (one scan of the source: a full MERGE counts its source in a join that Spark
+    drops when no stored file can match, and warns of 0 source rows in its first scan). Columns
+    of the table that ``source`` lacks keep their value on update and take ``stamps``,
+    ``insert_defaults`` (SQL expressions) or NULL on insert.
 
+    Args:
+        source: a DataFrame, diffed with Spark; or :class:`LocalRows`, diffed on the driver
+            against the table read with delta-rs (:func:`row_changes`): for tables of a few
+            dozen rows, where a Spark diff costs seconds of planning and this one starts no job.
+        created: :func:`ensure_table` has just created the table, so it is empty and one append
+            commits what the MERGE would (a fresh catalog's seeds: 25-35 s -> 15-17 s).
+        stamps: values every written row gets, inserted or updated (a run id, a time taken
+            once); not compared, so an unchanged row keeps the stamps of the run that wrote it.
+        prune: the table mirrors ``source`` within the rows whose columns hold these values
+            (``{}``: every row; ``source`` lies within them): after the MERGE, a second commit
+            deletes the rows there whose key ``source`` lacks. The caller vouches that
+            ``source`` is whole: a short read would delete what it missed. None: delete nothing.
+    """
     qualified = f"{database}.{spec.name}"
     if created:
-        return _append_to_new(spark, spec, qualified, source, insert_defaults or {})
-    columns = source.columns
-    changed = source.exceptAll(spark.table(qualified).select(*columns)).cache()
-    try:
-        if changed.isEmpty():
-            return MergeResult(0, 0)
-        condition = spec.merge_condition()
-        values: dict[str, str | Column] = {c: f"s.`{c}`" for c in columns}
-        inserts: dict[str, str | Column] = {**values, **(insert_defaults or {})}
-        updates: dict[str, str | Column] = {c: v for c, v in values.items() if c not in spec.key}
-        table = DeltaTable.forName(spark, qualified)
-        (
-            table.alias("t")
-            .merge(changed.alias("s"), condition)
-            .whenMatchedUpdate(set=updates)
-            .whenNotMatchedInsert(values=inserts)
-            .execute()
-        )
-        metrics = table.history(1).select("operationMetrics").first()[0]  # type: ignore[index]
-        return MergeResult(
-            int(metrics.get("numTargetRowsInserted", 0)),
-            int(metrics.get("numTargetRowsUpdated", 0)),
-        )
-    finally:
-        changed.unpersist()
+        if isinstance(source, LocalRows):
+            source = spark.createDataFrame(list(source.rows), source.schema)
+        return _append_to_new(spark, spec, qualified, source, insert_defaults or {}, stamps or {})
+    if isinstance(source, LocalRows):
+        return _merge_local(spark, spec, qualified, source, insert_defaults, stamps, prune)
+    return _merge_frame(spark, spec, qualified, source, insert_defaults, stamps, prune)
+
+
+def row_changes(
+    current: Iterable[tuple[Any, ...]], wanted: Iterable[tuple[Any, ...]], key: Sequence[int]
+) -> RowChanges:
+    """Rows of ``wanted`` that ``current`` lacks (by the columns at ``key``), rows whose content
+    differs, and keys of ``current`` that ``wanted`` no longer has. Pure; rows in ``wanted``'s
+    order."""
+
+    def key_of(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(row[i] for i in key)
+
+    stored = {key_of(row): row for row in current}
+    inserted: list[tuple[Any, ...]] = []
+    updated: list[tuple[Any, ...]] = []
+    seen = set()
+    for row in wanted:
+        seen.add(key_of(row))
+        old = stored.get(key_of(row))
+        if old is None:
+            inserted.append(row)
+        elif old != row:
+            updated.append(row)
+    return RowChanges(inserted, updated, [k for k in stored if k not in seen])
+
+
+def _merge_local(
+    spark: SparkSession,
+    spec: TableSpec,
+    qualified: str,
+    source: LocalRows,
+    insert_defaults: Mapping[str, str] | None,
+    stamps: Mapping[str, Any] | None,
+    prune: Mapping[str, str] | None,
+) -> MergeResult:
+    """:func:`merge_rows` of rows held on the driver, diffed there."""
+    columns = source.schema.fieldNames()
+    current = read_where(spark, qualified, columns, prune or {}).to_pylist()
+    key = [columns.index(k) for k in spec.key]
+    changes = row_changes((tuple(r[c] for c in columns) for r in current), source.rows, key)
+    if changes.upserts:
+        changed = spark.createDataFrame(changes.upserts, source.schema)
+        _merge(spark, spec, qualified, changed, insert_defaults, stamps, bool(changes.updated))
+    deleted = changes.deleted if prune is not None else []
+    if deleted:
+        keys = spark.createDataFrame(deleted, StructType([spec.schema[k] for k in spec.key]))
+        _delete_matching(spark, spec, qualified, keys)
+    return MergeResult(len(changes.inserted), len(changes.updated), len(deleted))
+
+
+def _merge_frame(
+    spark: SparkSession,
+    spec: TableSpec,
+    qualified: str,
+    source: DataFrame,
+    insert_defaults: Mapping[str, str] | None,
+    stamps: Mapping[str, Any] | None,
+    prune: Mapping[str, str] | None,
+) -> MergeResult:
+    """:func:`merge_rows` of a DataFrame, diffed with Spark: one pass over the stored rows
+    finds the rows of ``source`` the table does not hold with equal values (new or changed,
+    with whether their key is stored) and, with ``prune``, the stored keys ``source`` lacks."""
+    from pyspark.sql import functions as F
+
+    match: list[Column] = [F.col(c) == F.lit(v) for c, v in (prune or {}).items()]
+    stored = spark.table(qualified).where(reduce(lambda a, b: a & b, match, F.lit(True)))
+    stored = stored.select(*source.columns)
+    keys = list(spec.key)
+    stored_keys = stored.select(*keys).distinct().withColumn("_known", F.lit(True))
+    plan = source.exceptAll(stored).join(stored_keys, keys, "left")
+    plan = plan.withColumn("_stale", F.lit(False))
+    if prune is not None:
+        stale = stored.select(*keys).exceptAll(source.select(*keys))
+        plan = plan.unionByName(stale.withColumn("_stale", F.lit(True)), allowMissingColumns=True)
+    plan = plan.withColumn("_known", F.coalesce(F.col("_known"), F.lit(False))).localCheckpoint()
+    counts = {
+        (row["_stale"], row["_known"]): row["count"]
+        for row in plan.groupBy("_stale", "_known").count().collect()
+    }
+    inserted, updated = counts.get((False, False), 0), counts.get((False, True), 0)
+    deleted = counts.get((True, False), 0)
+    if inserted or updated:
+        changed = plan.where(~F.col("_stale")).select(*source.columns)
+        _merge(spark, spec, qualified, changed, insert_defaults, stamps, updated > 0)
+    if deleted:
+        _delete_matching(spark, spec, qualified, plan.where(F.col("_stale")).select(*keys))
+    return MergeResult(inserted, updated, deleted)
+
+
+def _merge(
+    spark: SparkSession,
+    spec: TableSpec,
+    qualified: str,
+    changed: DataFrame,
+    insert_defaults: Mapping[str, str] | None,
+    stamps: Mapping[str, Any] | None,
+    update: bool,
+) -> None:
+    """MERGE the new or changed rows ``changed`` on ``spec.key``: insert the new ones with
+    ``stamps`` and ``insert_defaults``, and, if ``update``, set the others' columns and stamps."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    stamped: dict[str, str | Column] = {
+        name: F.lit(value).cast(spec.schema[name].dataType)
+        for name, value in (stamps or {}).items()
+    }
+    values: dict[str, str | Column] = {c: f"s.`{c}`" for c in changed.columns}
+    inserts: dict[str, str | Column] = {**values, **(insert_defaults or {}), **stamped}
+    merge = (
+        DeltaTable.forName(spark, qualified)
+        .alias("t")
+        .merge(changed.alias("s"), spec.merge_condition())
+    )
+    if update:
+        updates = {c: v for c, v in values.items() if c not in spec.key}
+        merge = merge.whenMatchedUpdate(set={**updates, **stamped})
+    merge.whenNotMatchedInsert(values=inserts).execute()
 
 
 def _append_to_new(
@@ -220,15 +363,21 @@ def _append_to_new(
     qualified: str,
     source: DataFrame,
     insert_defaults: Mapping[str, str],
+    stamps: Mapping[str, Any],
 ) -> MergeResult:
     """:func:`merge_rows` into the empty table ``qualified``: ``source`` appended in one commit,
-    columns it lacks filled with ``insert_defaults`` or NULL, as on insert."""
+    columns it lacks filled with ``stamps``, ``insert_defaults`` or NULL, as on insert."""
     from pyspark.sql import functions as F
+
+    def filler(name: str) -> Column:
+        if name in stamps:
+            return F.lit(stamps[name])
+        return F.expr(insert_defaults.get(name, "NULL"))
 
     columns = [
         F.col(f"`{field.name}`")
         if field.name in source.columns
-        else F.expr(insert_defaults.get(field.name, "NULL")).cast(field.dataType).alias(field.name)
+        else filler(field.name).cast(field.dataType).alias(field.name)
         for field in spec.schema.fields
     ]
     rows = source.select(*columns).collect()  # seed rows: a handful, made on the driver anyway
@@ -263,6 +412,12 @@ def register_source(
     )
     merge_rows(spark, SOURCES, database, row, SEED_INSERT_DEFAULTS["sources"])
     return True
+
+
+def registered_sources(spark: SparkSession, database: str) -> list[str]:
+    """Every source_id in ``sources``, sorted (read on the driver)."""
+    known = read_where(spark, f"{database}.{SOURCES.name}", ["source_id"], {})
+    return sorted(known.column("source_id").to_pylist())
 
 
 def refresh_views(spark: SparkSession, database: str) -> list[str]:
@@ -364,14 +519,18 @@ def upsert(
 
 def delete_keys(spark: SparkSession, spec: TableSpec, database: str, keys: DataFrame) -> None:
     """Delete the rows of the table whose key is in ``keys`` (no commit when none is)."""
-    from delta.tables import DeltaTable
-
     table = f"{database}.{spec.name}"
     if spark.table(table).join(keys, list(spec.key), "left_semi").isEmpty():
         return
-    condition = spec.merge_condition()
-    DeltaTable.forName(spark, table).alias("t").merge(
-        keys.alias("s"), condition
+    _delete_matching(spark, spec, table, keys)
+
+
+def _delete_matching(spark: SparkSession, spec: TableSpec, qualified: str, keys: DataFrame) -> None:
+    """Delete the rows of ``qualified`` whose key is in ``keys`` (a MERGE, one commit)."""
+    from delta.tables import DeltaTable
+
+    DeltaTable.forName(spark, qualified).alias("t").merge(
+        keys.alias("s"), spec.merge_condition()
     ).whenMatchedDelete().execute()
 
 

@@ -29,6 +29,12 @@ table that changed since the session last read it costs about a second of snapsh
 planning and JIT compiling (BENCHMARKS.md), which an ingest run that finds which files it
 already has would pay each time. Tables delta-rs cannot read (reader features such as deletion
 vectors, a storage it cannot reach) are read through Spark instead.
+
+Both ways meet in a compare-and-set for small tables (the leases of
+:mod:`femo.platform.leases`): :func:`read_all` reads every row with delta-rs at the version of
+a Delta transaction that records reading the whole table, and :func:`replace_all` commits new
+rows in place of every file in that transaction; Delta refuses the commit
+(:class:`ConcurrentCommitError`) when another commit came in between.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from py4j.java_gateway import is_instance_of
 from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
@@ -479,12 +486,91 @@ def commit_files(
     return _commit(spark, txn, target, adds)
 
 
-def _commit(
-    spark: SparkSession, txn: Any, target: FileTarget, adds: Sequence[Mapping[str, Any]]
+class ConcurrentCommitError(RunFailedError):
+    """Another commit changed what a transaction read before it could commit (Delta's
+    optimistic concurrency refused it): read again and decide again."""
+
+
+def read_all(spark: SparkSession, table: str) -> tuple[Any, pd.DataFrame]:
+    """Every row of small unpartitioned Delta table ``table``, read on the driver, and the
+    transaction that read them (a JVM ``OptimisticTransaction`` that recorded reading the whole
+    table): :func:`replace_all` with it commits only if no other commit touched the table since.
+    The rows are those of the transaction's snapshot, read with delta-rs (Delta's own listing
+    of a snapshot's files is a Spark job: seconds).
+
+    Raises:
+        FemoError: as :func:`file_target`.
+    """
+    from deltalake import DeltaTable
+
+    txn = _transaction(spark, table)
+    target = _target_of(txn, table)
+    txn.readWholeTable()
+    snapshot = DeltaTable(target.location, version=int(txn.readVersion()))
+    schema = to_arrow_schema(target.schema)
+    rows = snapshot.to_pyarrow_table(columns=schema.names).cast(schema).to_pandas()
+    return (txn, snapshot.files()), rows
+
+
+def replace_all(
+    spark: SparkSession, table: str, read: tuple[Any, list[str]], rows: pd.DataFrame
 ) -> int | None:
-    """Commit ``adds`` to ``target``'s table in transaction ``txn`` as one append, with the
-    operation metrics Spark's writer reports; None when there is nothing to add."""
-    if not adds:
+    """Commit ``rows`` as the whole content of ``table`` in the transaction of ``read`` (from
+    :func:`read_all`): one file in place of every file it read. A compare-and-set: the new
+    version's number (None when there was nothing to replace and nothing to add).
+
+    Raises:
+        ConcurrentCommitError: another commit changed the table since it was read.
+    """
+    txn, files = read
+    target = _target_of(txn, table)
+    now = int(time.time() * 1000)
+    removes = [{"path": quote(p), "deletionTimestamp": now, "dataChange": True} for p in files]
+    adds = write_part(target, [rows]) if len(rows) else []
+    try:
+        return _commit(spark, txn, target, adds, removes)
+    except Exception as err:
+        if lost_a_race(spark, err):
+            raise ConcurrentCommitError(f"{table}: {str(err).splitlines()[0]}") from err
+        raise
+
+
+def lost_a_race(spark: SparkSession, err: BaseException) -> bool:
+    """Whether ``err`` is Delta refusing a commit because another commit came first: as
+    delta-spark converts it (``delta.exceptions``), or as Py4J raises it."""
+    from delta import exceptions as conflicts
+
+    if isinstance(
+        err,
+        conflicts.DeltaConcurrentModificationException
+        | conflicts.ConcurrentWriteException
+        | conflicts.MetadataChangedException
+        | conflicts.ProtocolChangedException
+        | conflicts.ConcurrentAppendException
+        | conflicts.ConcurrentDeleteReadException
+        | conflicts.ConcurrentDeleteDeleteException
+        | conflicts.ConcurrentTransactionException,
+    ):
+        return True
+    java, gateway = getattr(err, "java_exception", None), spark.sparkContext._gateway
+    return java is not None and gateway is not None and is_instance_of(gateway, java, CONFLICT)
+
+
+#: Delta's base class of the errors a commit that lost a race gets.
+CONFLICT: Final = "org.apache.spark.sql.delta.DeltaConcurrentModificationException"
+
+
+def _commit(
+    spark: SparkSession,
+    txn: Any,
+    target: FileTarget,
+    adds: Sequence[Mapping[str, Any]],
+    removes: Sequence[Mapping[str, Any]] = (),
+) -> int | None:
+    """Commit ``adds`` to ``target``'s table in transaction ``txn`` in one commit, with the
+    operation metrics Spark's writer reports: an append, or with ``removes`` (``RemoveFile``
+    actions) an overwrite of those files; None when there is nothing to do."""
+    if not adds and not removes:
         return None
     jvm = _jvm(spark)
     delta = jvm.org.apache.spark.sql.delta
@@ -492,6 +578,8 @@ def _commit(
     actions = jvm.java.util.ArrayList()
     for add in adds:
         actions.add(action.fromJson(json.dumps({"add": dict(add)})))
+    for remove in removes:
+        actions.add(action.fromJson(json.dumps({"remove": dict(remove)})))
     seq = jvm.scala.collection.JavaConverters.asScalaBufferConverter(actions).asScala().toSeq()
     # The figures Spark's writer reports, for DESCRIBE HISTORY's operationMetrics.
     metrics = jvm.java.util.HashMap()
@@ -510,7 +598,8 @@ def _commit(
         spark._jsparkSession, jvm.org.apache.spark.api.python.PythonUtils.toScalaMap(metrics)
     )
     none = jvm.scala.Option.empty()
+    mode = jvm.org.apache.spark.sql.SaveMode
     operation = getattr(delta, "DeltaOperations$Write")(
-        jvm.org.apache.spark.sql.SaveMode.Append, none, none, none
+        mode.Overwrite if removes else mode.Append, none, none, none
     )
     return int(txn.commit(seq, operation))

@@ -6,6 +6,10 @@ Jobs turn them into a one-line message and an exit code (:func:`exit_code`):
   changed under it, Spark itself); the same command may well succeed later: **retry**.
 - :data:`EXIT_USAGE` (2): bad arguments, settings or input, or a missing prerequisite (a table,
   the jars, a data folder); retrying changes nothing: **fix, then rerun**.
+- :data:`EXIT_NOTHING_TO_DO` (99), only for a job run with ``--signal-idle``: the run found
+  nothing to do (no new files, the set or model already recorded) and changed nothing.
+  Airflow's ``BashOperator`` marks such a task skipped; without the flag it is 0, so cron and
+  shell scripts see success.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 #: Bad arguments, settings or input, or a missing prerequisite: fix, then rerun.
 EXIT_USAGE: Final = 2
+#: With ``--signal-idle``: the run found nothing to do (Airflow's BashOperator skips on it).
+EXIT_NOTHING_TO_DO: Final = 99
 
 
 class FemoError(ValueError):

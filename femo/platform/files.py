@@ -47,15 +47,23 @@ def is_hidden(name: str) -> bool:
     return name.startswith((".", "_")) or name.endswith("._COPYING_")
 
 
+def local_path(uri: str) -> str:
+    """``uri`` without a local ``file:`` scheme (``file:/x`` and ``file:///x`` give ``/x``), so
+    Spark's URIs and user paths compare; plain paths and other URIs are returned unchanged.
+    The other way, to a ``file:`` URI, is :func:`canonical`."""
+    for prefix in ("file://", "file:"):
+        if uri.startswith(prefix):
+            return uri[len(prefix) :]
+    return uri
+
+
 def canonical(root: str) -> str:
     """``root`` as origins are spelled: local paths (plain or ``file:``) become ``file:/abs``
     (Spark's spelling), other URIs keep their scheme; no trailing slash."""
     scheme = urlsplit(root).scheme
     if scheme and scheme != "file":
         return root.rstrip("/")
-    plain = root[len("file://") :] if root.startswith("file://") else root
-    plain = plain[len("file:") :] if plain.startswith("file:") else plain
-    return "file:" + str(Path(plain).expanduser().absolute())
+    return "file:" + str(Path(local_path(root)).expanduser().absolute())
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,7 @@ class Collection:
         uri = canonical(root)
         scheme = urlsplit(uri).scheme
         if scheme == "file":
-            return cls(uri, pafs.LocalFileSystem(), uri[len("file:") :])
+            return cls(uri, pafs.LocalFileSystem(), local_path(uri))
         if scheme not in SCHEMES:
             raise FemoError(
                 f"{root}: no Python filesystem for {scheme}:// "

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar, TextIO
 
 from femo.platform.cli import base_parser, settings_from_args
-from femo.platform.errors import FemoError, exit_code
+from femo.platform.errors import EXIT_NOTHING_TO_DO, EXIT_OK, FemoError, exit_code
 from femo.platform.session import build_session
 from femo.platform.settings import Settings
 
@@ -72,6 +72,12 @@ class Job(ABC):
     def say(self, text: str) -> None:
         """Write a line of the job's output (results and the summary, not diagnostics)."""
         print(text, file=self.out, flush=True)
+
+    @staticmethod
+    def finished(args: argparse.Namespace, idle: bool) -> int:
+        """The exit code of a run that succeeded: :data:`EXIT_NOTHING_TO_DO` when it found
+        nothing to do (``idle``) and the job was run with ``--signal-idle``, else 0."""
+        return EXIT_NOTHING_TO_DO if idle and getattr(args, "signal_idle", False) else EXIT_OK
 
     @classmethod  # noqa: B027 - an optional hook, empty on purpose
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:

@@ -534,6 +534,34 @@ RUN_METRICS = TableSpec(
 
 ML_TABLES: tuple[TableSpec, ...] = (TRAINING_SETS, TRAINING_EXAMPLES, TRAINING_RUNS, RUN_METRICS)
 
+# -- Leases (femo.platform.leases) --
+JOB_LEASES = TableSpec(
+    name="job_leases",
+    comment="Which run of a writing job holds each source now (released_at NULL) or held it "
+    "last: one row per job and source; a second run of the same job on the same source stops "
+    "while the lease is held.",
+    key=("lease",),
+    references={"scope": "sources.source_id"},
+    schema=StructType(
+        [
+            col("lease", StringType(), "job/scope, e.g. ingest_images/fer2013", nullable=False),
+            col("job", StringType(), "the job holding it, e.g. ingest_images", nullable=False),
+            col("scope", StringType(), "what it writes: a source id", nullable=False),
+            col("token", StringType(), "id of this holding (new each time it is taken)"),
+            col("host", StringType(), "host name of the holding driver"),
+            col("pid", IntegerType(), "process id of the holding driver"),
+            col("pid_started", LongType(), "its start time in clock ticks after boot (Linux)"),
+            col("application_id", StringType(), "Spark application id of the holder"),
+            col("acquired_at", TimestampType(), "when the holder took it"),
+            col("heartbeat_at", TimestampType(), "when the holder last said it was alive"),
+            col("released_at", TimestampType(), "when the holder gave it back; NULL: held"),
+        ]
+    ),
+)
+
+#: Tables of femo's own bookkeeping.
+PLATFORM_TABLES: tuple[TableSpec, ...] = (JOB_LEASES,)
+
 #: Dimension tables created by ``jobs/init_catalog.py``.
 DIMENSION_TABLES: tuple[TableSpec, ...] = (EMOTIONS, SOURCES)
 

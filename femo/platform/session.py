@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from femo.platform.errors import MissingPrerequisiteError
+from femo.platform.files import local_path
 from femo.platform.home import claim_home
 from femo.platform.settings import Settings
 
@@ -138,7 +139,7 @@ def build_session(settings: Settings) -> SparkSession:
     if active is not None:
         current = active.conf.get("spark.sql.warehouse.dir") or ""
         wanted = settings.warehouse_dir
-        if current.removeprefix("file:").rstrip("/") != wanted.removeprefix("file:").rstrip("/"):
+        if local_path(current).rstrip("/") != local_path(wanted).rstrip("/"):
             raise MissingPrerequisiteError(
                 f"a Spark session with warehouse {current} is already running; "
                 f"cannot switch to {wanted} (stop it first)"

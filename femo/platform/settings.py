@@ -151,6 +151,34 @@ class CatalogSettings(_Section):
     )
 
 
+class LeaseSettings(_Section):
+    """One run at a time per writing job and source (``femo.platform.leases``)."""
+
+    expire_seconds: int = Field(
+        900,
+        ge=30,
+        description="A lease not renewed for this long is free: its holder died or hung.",
+    )
+    heartbeat_seconds: int = Field(
+        60, ge=1, description="How often a running job renews its lease."
+    )
+    when: str = Field(
+        "shared_metastore",
+        pattern="^(shared_metastore|always)$",
+        description="Take leases with a shared metastore only (the embedded one admits one "
+        "process at a time already), or always.",
+    )
+
+    @model_validator(mode="after")
+    def _renewed_in_time(self) -> LeaseSettings:
+        if self.heartbeat_seconds * 3 > self.expire_seconds:
+            raise ValueError(
+                "lease.heartbeat_seconds must be at most a third of lease.expire_seconds, so "
+                "that a live holder renews its lease well before it expires"
+            )
+        return self
+
+
 class IngestSettings(_Section):
     """Guards and tuning of ``jobs/ingest_images.py``."""
 
@@ -446,6 +474,7 @@ class Settings(_Section):
     data_dir: str | None = Field(None, description="Where raw datasets (FER-2013, ...) are found.")
     spark: SparkSettings = Field(default_factory=SparkSettings)  # type: ignore[arg-type]
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)  # type: ignore[arg-type]
+    lease: LeaseSettings = Field(default_factory=LeaseSettings)  # type: ignore[arg-type]
     ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
     faces: FacesSettings = Field(default_factory=FacesSettings)  # type: ignore[arg-type]
     http: HttpSettings = Field(default_factory=HttpSettings)  # type: ignore[arg-type]

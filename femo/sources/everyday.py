@@ -49,8 +49,8 @@ from pyspark.sql.types import (
 
 from femo.ingest.fer_csv import MALFORMED_ROW
 from femo.ingest.images import Rejection
-from femo.ingest.run import UNREADABLE, read_csv_lines
-from femo.platform.catalog import delete_keys, label_names, merge_rows, upsert
+from femo.ingest.run import quarantine_rows, read_csv_lines, unread_files
+from femo.platform.catalog import label_names, merge_rows
 from femo.platform.errors import FemoError, RunFailedError
 from femo.platform.files import Collection, Listed, entries, list_files
 from femo.platform.schemas import EVERYDAY_EMOTION_NAMES, EVERYDAY_EMOTIONS, QUARANTINE, TableSpec
@@ -413,56 +413,21 @@ def _sync(
     spec: TableSpec,
     database: str,
     rows: DataFrame,
-    scope: Column,
+    scope: Mapping[str, str],
     run_id: str,
 ) -> tuple[int, int]:
-    """Make the rows of ``spec`` within ``scope`` equal ``rows`` (shaped by :func:`_shaped`).
-
-    One pass over the stored rows finds the rows of ``rows`` that the table does not hold with
-    equal values (new or changed: MERGEd on ``spec.key``, stamped with this run) and the stored
-    keys that ``rows`` no longer has (lines that moved to the other table, or that a shorter
-    version of the file lacks: deleted). Returns (written, deleted); (0, 0) commits nothing.
-    """
-    stored = spark.table(f"{database}.{spec.name}").where(scope).select(*rows.columns)
-    keys = list(spec.key)
-    stored_keys = stored.select(*keys).distinct().withColumn("_known", F.lit(True))
-    plan = (
-        rows.exceptAll(stored)
-        .join(stored_keys, keys, "left")
-        .withColumn("_stale", F.lit(False))
-        .unionByName(
-            stored.select(*keys).exceptAll(rows.select(*keys)).withColumn("_stale", F.lit(True)),
-            allowMissingColumns=True,
-        )
-        .withColumn("_known", F.coalesce(F.col("_known"), F.lit(False)))
-        .localCheckpoint()
-    )
-    counts = {
-        (row["_stale"], row["_known"]): row["count"]
-        for row in plan.groupBy("_stale", "_known").count().collect()
-    }
-    written = counts.get((False, False), 0) + counts.get((False, True), 0)
-    deleted = counts.get((True, False), 0)
-    if written:
-        # One timestamp for the run, taken here: the MERGE source is the same in every scan.
-        now = datetime.now(UTC)
-        stamps = {"run_id": F.lit(run_id), "ingested_at": F.lit(now).cast("timestamp")}
-        stamps["seen_at"] = stamps["ingested_at"]
-        changed = plan.where(~F.col("_stale")).select(
-            *[
-                (stamps[f.name] if f.name in _STAMPS else F.col(f.name))
-                .cast(f.dataType)
-                .alias(f.name)
-                for f in spec.schema.fields
-            ]
-        )
-        # Only new keys: insert-only, one scan of the source. A full MERGE counts its source in
-        # a join with the stored rows that Spark drops when none can match, then warns that the
-        # source had 0 rows in its first scan and N in the second.
-        upsert(spark, spec, database, changed, update=counts.get((False, True), 0) > 0)
-    if deleted:
-        delete_keys(spark, spec, database, plan.where(F.col("_stale")).select(*keys))
-    return written, deleted
+    """Make the rows of ``spec`` within ``scope`` (column values: the file's) equal ``rows``
+    (shaped by :func:`_shaped`), with :func:`merge_rows`: the rows of ``rows`` that the table
+    does not hold with equal values (new or changed) are MERGEd on ``spec.key``, stamped with
+    this run, and the stored keys that ``rows`` no longer has (lines that moved to the other
+    table, or that a shorter version of the file lacks) are deleted. The caller has checked
+    that the file reads whole. Returns (written, deleted); (0, 0) commits nothing."""
+    # One timestamp for the run, taken here: the MERGE source is the same in every scan.
+    now = datetime.now(UTC)
+    stamps = {"run_id": run_id, "ingested_at": now, "seen_at": now}
+    present = {name: stamps[name] for name in spec.schema.fieldNames() if name in stamps}
+    merged = merge_rows(spark, spec, database, rows, stamps=present, prune=scope)
+    return merged.inserted + merged.updated, merged.deleted
 
 
 def locate(path: str) -> Listed:
@@ -483,18 +448,19 @@ def locate(path: str) -> Listed:
 def quarantine_file(
     spark: SparkSession, database: str, source: str, origin: Listed, problem: str, run_id: str
 ) -> None:
-    """One ``unreadable`` quarantine row for the whole file ``origin`` (none added when the
-    same row is there: a re-run on the same file commits nothing)."""
-    row = spark.createDataFrame(
-        [(source, origin.origin, UNREADABLE, problem, origin.origin, origin.origin_size)],
-        "source string, path string, reason string, detail string, origin string, "
-        "origin_size long",
-    ).withColumn("origin_modified_at", F.timestamp_millis(F.lit(origin.origin_modified_ms)))
+    """One ``unreadable`` quarantine row for the whole file ``origin``, as ingest records a file
+    it cannot read whole (none added when the same row is there: a re-run on the same file
+    commits nothing; its stamps are those of the run that first recorded it)."""
+    rows = quarantine_rows(
+        unread_files([origin], {origin.origin: problem}),
+        {"source": source, "run_id": run_id, "seen_at": None},
+    )
+    content = StructType([f for f in QUARANTINE.schema.fields if f.name not in _STAMPS])
     merge_rows(
         spark,
         QUARANTINE,
         database,
-        row,
+        spark.createDataFrame(rows[content.fieldNames()], content),
         {"seen_at": "current_timestamp()", "run_id": f"'{run_id}'"},
     )
 
@@ -565,7 +531,7 @@ def ingest_everyday(
 
     write_names(spark, database)
     uri = F.lit(origin.origin)
-    in_file = (F.col("source") == source) & (F.col("origin") == origin.origin)
+    in_file = {"source": source, "origin": origin.origin}
     kept = _shaped(
         results.where(F.col("status") == KEPT),
         EVERYDAY_EMOTIONS,

@@ -485,86 +485,6 @@ def content_schema(spec: TableSpec) -> StructType:
     return StructType([f for f in spec.schema.fields if f.name not in STAMP_COLUMNS])
 
 
-@dataclass(frozen=True)
-class RowChanges:
-    """How a table's content must change to mirror the page (:func:`row_changes`)."""
-
-    inserted: list[tuple[Any, ...]]
-    updated: list[tuple[Any, ...]]
-    deleted: list[tuple[Any, ...]]  # keys
-
-    @property
-    def upserts(self) -> list[tuple[Any, ...]]:
-        """The rows to MERGE: new ones and changed ones."""
-        return [*self.inserted, *self.updated]
-
-
-def row_changes(
-    current: Iterable[tuple[Any, ...]], wanted: Iterable[tuple[Any, ...]], key: Sequence[int]
-) -> RowChanges:
-    """Rows of ``wanted`` that ``current`` lacks (by the columns at ``key``), rows whose content
-    differs, and keys of ``current`` that ``wanted`` no longer has. Pure; rows in page order."""
-
-    def key_of(row: tuple[Any, ...]) -> tuple[Any, ...]:
-        return tuple(row[i] for i in key)
-
-    stored = {key_of(row): row for row in current}
-    inserted: list[tuple[Any, ...]] = []
-    updated: list[tuple[Any, ...]] = []
-    seen = set()
-    for row in wanted:
-        seen.add(key_of(row))
-        old = stored.get(key_of(row))
-        if old is None:
-            inserted.append(row)
-        elif old != row:
-            updated.append(row)
-    return RowChanges(inserted, updated, [k for k in stored if k not in seen])
-
-
-def _changes(
-    spark: SparkSession, spec: TableSpec, database: str, wanted: list[tuple[Any, ...]]
-) -> RowChanges:
-    """:func:`row_changes` of ``spec``'s table against ``wanted``, its rows read on the driver
-    (two small tables: a Spark diff costs seconds of planning for a few dozen rows)."""
-    from femo.platform.delta_files import read_where
-
-    content = content_schema(spec).fieldNames()
-    current = read_where(spark, f"{database}.{spec.name}", content, {}).to_pylist()
-    key = [content.index(k) for k in spec.key]
-    return row_changes((tuple(r[c] for c in content) for r in current), wanted, key)
-
-
-def _upsert(
-    spark: SparkSession,
-    spec: TableSpec,
-    database: str,
-    rows: list[tuple[Any, ...]],
-    scraped_at: datetime,
-    run_id: str,
-) -> None:
-    """MERGE ``rows`` (content columns) on ``spec.key``, stamped with this run."""
-    from femo.platform.catalog import upsert
-
-    if rows:
-        stamped = [(*row, scraped_at, run_id) for row in rows]
-        schema = StructType(
-            [*content_schema(spec).fields, *(spec.schema[c] for c in STAMP_COLUMNS)]
-        )
-        upsert(spark, spec, database, spark.createDataFrame(stamped, schema))
-
-
-def _delete(
-    spark: SparkSession, spec: TableSpec, database: str, keys: list[tuple[Any, ...]]
-) -> None:
-    """Delete the rows whose key is in ``keys``."""
-    from femo.platform.catalog import delete_keys
-
-    if keys:
-        schema = StructType([spec.schema[k] for k in spec.key])
-        delete_keys(spark, spec, database, spark.createDataFrame(keys, schema))
-
-
 def write_facs(spark: SparkSession, database: str, rows: FacsRows) -> FacsSummary:
     """Mirror the page's rows into ``action_units`` and ``emotion_action_units``.
 
@@ -575,21 +495,19 @@ def write_facs(spark: SparkSession, database: str, rows: FacsRows) -> FacsSummar
     upserted and pruned, then action units pruned, so a reader never sees a link to an action
     unit that is not there.
     """
-    units = _changes(spark, ACTION_UNITS, database, rows.action_units)
-    links = _changes(spark, EMOTION_ACTION_UNITS, database, rows.emotion_action_units)
-    stamps = (rows.scraped_at, rows.run_id)
-    _upsert(spark, ACTION_UNITS, database, units.upserts, *stamps)
-    _upsert(spark, EMOTION_ACTION_UNITS, database, links.upserts, *stamps)
-    _delete(spark, EMOTION_ACTION_UNITS, database, links.deleted)
-    _delete(spark, ACTION_UNITS, database, units.deleted)
+    from femo.platform.catalog import LocalRows, merge_rows
+
+    # Two small tables: diffed on the driver (LocalRows), a Spark diff costs seconds of planning.
+    units = LocalRows(content_schema(ACTION_UNITS), rows.action_units)
+    links = LocalRows(content_schema(EMOTION_ACTION_UNITS), rows.emotion_action_units)
+    stamps = {"scraped_at": rows.scraped_at, "run_id": rows.run_id}  # STAMP_COLUMNS
+    upserted = merge_rows(spark, ACTION_UNITS, database, units, stamps=stamps)
+    linked = merge_rows(spark, EMOTION_ACTION_UNITS, database, links, stamps=stamps, prune={})
+    # The units are all in place now: this call only prunes those the page no longer lists.
+    pruned = merge_rows(spark, ACTION_UNITS, database, units, stamps=stamps, prune={})
     return FacsSummary(
+        TableChange(len(rows.action_units), upserted.inserted, upserted.updated, pruned.deleted),
         TableChange(
-            len(rows.action_units), len(units.inserted), len(units.updated), len(units.deleted)
-        ),
-        TableChange(
-            len(rows.emotion_action_units),
-            len(links.inserted),
-            len(links.updated),
-            len(links.deleted),
+            len(rows.emotion_action_units), linked.inserted, linked.updated, linked.deleted
         ),
     )
