@@ -66,7 +66,7 @@ def put(spark: Any, holder: Holder, heartbeat: datetime) -> None:
     read, current = read_all(spark, TABLE)
     others = current[current["lease"] != holder.lease]
     row = pd.DataFrame([holder.row(heartbeat, heartbeat)], columns=current.columns)
-    replace_all(spark, TABLE, read, pd.concat([others, row], ignore_index=True))
+    replace_all(spark, read, pd.concat([others, row], ignore_index=True))
 
 
 def dead_pid() -> int:
@@ -167,12 +167,12 @@ def test_of_two_commits_from_the_same_read_only_the_first_lands(leases: Any) -> 
     now = datetime.now(UTC)
     first.loc[len(first)] = Holder("race", "s").row(now, now)
     second.loc[len(second)] = Holder("race", "s").row(now, now)
-    replace_all(leases, TABLE, first_read, first)
+    replace_all(leases, first_read, first)
     with pytest.raises(ConcurrentCommitError):
-        replace_all(leases, TABLE, second_read, second)
+        replace_all(leases, second_read, second)
     assert holders(leases)["token"].tolist() == [first["token"].iloc[-1]]
     read, current = read_all(leases, TABLE)
-    replace_all(leases, TABLE, read, current[current["lease"] != "race/s"])
+    replace_all(leases, read, current[current["lease"] != "race/s"])
 
 
 def test_a_running_job_renews_its_lease_and_learns_it_lost_it(leases: Any) -> None:
@@ -187,7 +187,7 @@ def test_a_running_job_renews_its_lease_and_learns_it_lost_it(leases: Any) -> No
     with pytest.raises(LeaseLostError, match="taken by another run during this run"):
         lease.release()
     read, current = read_all(leases, TABLE)
-    replace_all(leases, TABLE, read, current[current["lease"] != lease.holder.lease])
+    replace_all(leases, read, current[current["lease"] != lease.holder.lease])
 
 
 # -- every writing job honours the lease -------------------------------------------------------
@@ -242,7 +242,6 @@ def test_every_writing_job_stops_while_another_run_holds_its_lease(
             )
             replace_all(
                 spark,
-                table,
                 read,
                 pd.concat([current[current["lease"] != lease], row], ignore_index=True),
             )
@@ -260,4 +259,4 @@ def test_every_writing_job_stops_while_another_run_holds_its_lease(
             ), job
     finally:
         read, current = read_all(spark, table)
-        replace_all(spark, table, read, current.iloc[0:0])
+        replace_all(spark, read, current.iloc[0:0])

@@ -491,12 +491,22 @@ class ConcurrentCommitError(RunFailedError):
     optimistic concurrency refused it): read again and decide again."""
 
 
-def read_all(spark: SparkSession, table: str) -> tuple[Any, pd.DataFrame]:
-    """Every row of small unpartitioned Delta table ``table``, read on the driver, and the
-    transaction that read them (a JVM ``OptimisticTransaction`` that recorded reading the whole
-    table): :func:`replace_all` with it commits only if no other commit touched the table since.
-    The rows are those of the transaction's snapshot, read with delta-rs (Delta's own listing
-    of a snapshot's files is a Spark job: seconds).
+@dataclass(frozen=True)
+class TableRead:
+    """What :func:`read_all` read: the transaction that recorded the read, the table as a
+    writer needs it, and the files of the snapshot (paths relative to the table)."""
+
+    txn: Any
+    target: FileTarget
+    files: list[str]
+
+
+def read_all(spark: SparkSession, table: str) -> tuple[TableRead, pd.DataFrame]:
+    """Every row of small unpartitioned Delta table ``table``, read on the driver, and what
+    :func:`replace_all` needs to commit in place of them: a JVM ``OptimisticTransaction`` that
+    recorded reading the whole table, so it commits only if no other commit touched the table
+    since. The rows are those of the transaction's snapshot, read with delta-rs (Delta's own
+    listing of a snapshot's files is a Spark job: seconds).
 
     Raises:
         FemoError: as :func:`file_target`.
@@ -509,29 +519,25 @@ def read_all(spark: SparkSession, table: str) -> tuple[Any, pd.DataFrame]:
     snapshot = DeltaTable(target.location, version=int(txn.readVersion()))
     schema = to_arrow_schema(target.schema)
     rows = snapshot.to_pyarrow_table(columns=schema.names).cast(schema).to_pandas()
-    return (txn, snapshot.files()), rows
+    return TableRead(txn, target, snapshot.files()), rows
 
 
-def replace_all(
-    spark: SparkSession, table: str, read: tuple[Any, list[str]], rows: pd.DataFrame
-) -> int | None:
-    """Commit ``rows`` as the whole content of ``table`` in the transaction of ``read`` (from
-    :func:`read_all`): one file in place of every file it read. A compare-and-set: the new
+def replace_all(spark: SparkSession, read: TableRead, rows: pd.DataFrame) -> int | None:
+    """Commit ``rows`` as the whole content of the table ``read`` (from :func:`read_all`) read,
+    in its transaction: one file in place of every file it read. A compare-and-set: the new
     version's number (None when there was nothing to replace and nothing to add).
 
     Raises:
         ConcurrentCommitError: another commit changed the table since it was read.
     """
-    txn, files = read
-    target = _target_of(txn, table)
     now = int(time.time() * 1000)
-    removes = [{"path": quote(p), "deletionTimestamp": now, "dataChange": True} for p in files]
-    adds = write_part(target, [rows]) if len(rows) else []
+    removes = [{"path": quote(p), "deletionTimestamp": now, "dataChange": True} for p in read.files]
+    adds = write_part(read.target, [rows]) if len(rows) else []
     try:
-        return _commit(spark, txn, target, adds, removes)
+        return _commit(spark, read.txn, read.target, adds, removes)
     except Exception as err:
         if lost_a_race(spark, err):
-            raise ConcurrentCommitError(f"{table}: {str(err).splitlines()[0]}") from err
+            raise ConcurrentCommitError(f"{read.target.table}: {str(err).splitlines()[0]}") from err
         raise
 
 

@@ -37,7 +37,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -163,6 +163,25 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _update(
+    spark: SparkSession, table: str, change: Callable[[pd.DataFrame], pd.DataFrame | None]
+) -> bool:
+    """Read the lease table, let ``change`` make its new rows from the rows read (None: leave
+    it as it is) and commit them in place of the old; from a fresh read when another commit
+    came in between. False when ``change`` left the table as it was."""
+    for attempt in range(ATTEMPTS):
+        read, rows = read_all(spark, table)
+        new = change(rows)
+        if new is None:
+            return False
+        try:
+            replace_all(spark, read, new)
+            return True
+        except ConcurrentCommitError:
+            time.sleep(0.05 * (attempt + 1))  # read again: the other commit may change the answer
+    raise RunFailedError(f"{table}: could not commit for {ATTEMPTS} tries")
+
+
 class Lease:
     """A lease this run holds (taken by :func:`acquire`): renewed from a daemon thread, which
     starts here, until :meth:`release`."""
@@ -182,18 +201,15 @@ class Lease:
         """Renew this holder's row, or (not ``renew``) mark it given back; False when it no
         longer holds the lease. Retries commits that other commits beat. (A given-back row
         stays, as the last holder: a commit that leaves a Delta table empty costs seconds.)"""
-        for attempt in range(ATTEMPTS):
-            txn, rows = read_all(self.spark, self.table)
+
+        def mark(rows: pd.DataFrame) -> pd.DataFrame | None:
             mine = (rows["token"] == self.holder.token) & rows["released_at"].isna()
             if not mine.any():
-                return False
+                return None
             rows.loc[mine, "heartbeat_at" if renew else "released_at"] = _now()
-            try:
-                replace_all(self.spark, self.table, txn, rows)
-                return True
-            except ConcurrentCommitError:
-                time.sleep(0.05 * (attempt + 1))
-        raise RunFailedError(f"{self.table}: could not commit for {ATTEMPTS} tries")
+            return rows
+
+        return _update(self.spark, self.table, mark)
 
     def _beat(self) -> None:
         while not self._stop.wait(self.policy.heartbeat_seconds):
@@ -233,8 +249,8 @@ def acquire(
     table = f"{database}.{JOB_LEASES.name}"
     holder = Holder(job, scope, application_id=spark.sparkContext.applicationId)
     expire = timedelta(seconds=policy.expire_seconds)
-    for attempt in range(ATTEMPTS):
-        txn, rows = read_all(spark, table)
+
+    def take(rows: pd.DataFrame) -> pd.DataFrame:
         now = _now()
         current = rows[rows["lease"] == holder.lease]
         if len(current):
@@ -252,15 +268,11 @@ def acquire(
                 )
         others = rows[rows["lease"] != holder.lease]
         new = pd.DataFrame([holder.row(now, now)], columns=rows.columns)
-        try:
-            replace_all(spark, table, txn, pd.concat([others, new], ignore_index=True))
-        except ConcurrentCommitError:
-            time.sleep(0.05 * (attempt + 1))  # read again: another run may have taken it
-            continue
-        lease = Lease(spark, table, holder, policy)
-        log.info("holding the lease %s", holder.lease)
-        return lease
-    raise RunFailedError(f"{table}: could not commit for {ATTEMPTS} tries")
+        return pd.concat([others, new], ignore_index=True)
+
+    _update(spark, table, take)
+    log.info("holding the lease %s", holder.lease)
+    return Lease(spark, table, holder, policy)
 
 
 @contextmanager
