@@ -751,6 +751,19 @@ def test_quarantine_reasons(spark: Any, first_run: tuple[int, str], api: Scripte
     assert details["http_error"] == f"HTTP 500 from {page_url(api, 'fear face')}"
     assert details["bad_json"].startswith("answer is not JSON (application/json, 22 bytes")
     assert details["unexpected_json"] == "answer is not shaped as {hits: [...]}"
+    # Built as ingest builds its rows (femo.ingest.run.quarantine_rows): the URL is the origin.
+    stored = rows(
+        spark,
+        "SELECT path, origin, origin_size, origin_modified_at, split, run_id, seen_at "
+        "FROM femo.quarantine WHERE source = 'pixabay'",
+    )
+    assert all(
+        r.origin == r.path and r.split is None and r.origin_modified_at is None for r in stored
+    )
+    assert len({(r.run_id, r.seen_at) for r in stored}) == 1 and stored[0].seen_at is not None
+    sizes = {r.path: r.origin_size for r in stored}
+    assert sizes[f"{img}/106.jpg"] == len(HTML_PAGE)  # judged on its bytes: their size
+    assert sizes[page_url(api, "fear face")] is None  # a search page: no bytes kept
 
 
 def test_failed_queries_are_error_lines(first_run: tuple[int, str]) -> None:

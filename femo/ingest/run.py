@@ -147,17 +147,31 @@ def _record(base: dict[str, Any], outcome: Rejection | dict[str, Any]) -> dict[s
     return {**base, **outcome, "status": ACCEPTED}
 
 
-def _origin(origin: str, size: int, modified_ms: int) -> dict[str, Any]:
-    """The result columns of a whole listed file (its path is its origin)."""
+def _origin(origin: str, size: int | None, modified_ms: int | None) -> dict[str, Any]:
+    """The result columns of a whole origin: a listed file, a URL (its path is its origin)."""
     return {
         "path": origin,
         "origin": origin,
-        "origin_size": int(size),
-        "origin_modified_ms": int(modified_ms),
+        "origin_size": None if size is None else int(size),
+        "origin_modified_ms": None if modified_ms is None else int(modified_ms),
     }
 
 
-def _frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+def rejection_record(
+    origin: str,
+    why: Rejection,
+    size: int | None = None,
+    modified_ms: int | None = None,
+    label: str | None = None,
+) -> dict[str, Any]:
+    """The result (a :data:`RESULT_SCHEMA` record) of a whole origin rejected: a listed file, a
+    downloaded URL. Every quarantine row femo writes starts as such a result and becomes a row
+    through :func:`quarantine_rows` (or :func:`quarantine_frame` in Spark)."""
+    return _record({**_origin(origin, size, modified_ms), "label": label}, why)
+
+
+def results_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Result records as a frame of :data:`RESULT_SCHEMA`'s columns (absent ones empty)."""
     return pd.DataFrame.from_records(records, columns=list(RESULT_COLUMNS))
 
 
@@ -228,7 +242,7 @@ def inspect_files_frame(
                     else inspect_one(data, label_id, options.limits)
                 )
         records.append(_record(base, outcome))
-    return _frame(records)
+    return results_frame(records)
 
 
 def inspect_csv_frame(
@@ -263,7 +277,7 @@ def inspect_csv_frame(
         else:
             outcome = parsed
         records.append(_record(base, outcome))
-    return _frame(records)
+    return results_frame(records)
 
 
 #: A per-record core: a batch of inputs, the options, the task's label map and reader.
@@ -328,7 +342,7 @@ class Tally:
 
     def rejected_frame(self) -> pd.DataFrame:
         """The rejected results as a :data:`RESULT_SCHEMA` frame."""
-        return _frame(list(self.rejected.values()))
+        return results_frame(list(self.rejected.values()))
 
 
 class TallyParam(AccumulatorParam[Tally]):
@@ -684,14 +698,29 @@ def unread_files(
         else:
             detail = (problems or {}).get(entry.origin, "no data line could be read from it")
             why = Rejection(UNREADABLE, detail)
-        records.append(_record(_origin(*entry), why))
-    return _frame(records)
+        records.append(
+            rejection_record(entry.origin, why, entry.origin_size, entry.origin_modified_ms)
+        )
+    return results_frame(records)
 
 
 def quarantine_rows(results: pd.DataFrame, values: Mapping[str, Any]) -> pd.DataFrame:
     """Rejected ``results`` (:data:`RESULT_SCHEMA`) as rows of ``quarantine``: ``values``
-    (source, run_id, seen_at) where given, else the result's column of that name."""
+    (source, run_id, seen_at) where given, else the result's column of that name. The one
+    place a rejection becomes a quarantine row."""
     return table_frame(results, QUARANTINE, values)
+
+
+def quarantine_frame(results: DataFrame, values: Mapping[str, Any]) -> DataFrame:
+    """:func:`quarantine_rows` over a Spark DataFrame of rejected results (the columns of
+    :data:`RESULT_SCHEMA` that it reads: path, reason, detail, label, split, origin,
+    origin_size, origin_modified_ms), one Arrow batch at a time in the executors."""
+
+    def rows(batches: Iterable[pd.DataFrame]) -> Iterable[pd.DataFrame]:
+        for batch in batches:
+            yield quarantine_rows(batch, values)
+
+    return results.mapInPandas(rows, QUARANTINE.schema)
 
 
 def whole_read_problems(root: str, new: pd.DataFrame) -> dict[str, str]:

@@ -49,8 +49,8 @@ from pyspark.sql.types import (
 
 from femo.ingest.fer_csv import MALFORMED_ROW
 from femo.ingest.images import Rejection
-from femo.ingest.run import quarantine_rows, read_csv_lines, unread_files
-from femo.platform.catalog import label_names, merge_rows
+from femo.ingest.run import quarantine_frame, quarantine_rows, read_csv_lines, unread_files
+from femo.platform.catalog import LocalRows, label_names, merge_rows
 from femo.platform.errors import FemoError, RunFailedError
 from femo.platform.files import Collection, Listed, entries, list_files
 from femo.platform.schemas import EVERYDAY_EMOTION_NAMES, EVERYDAY_EMOTIONS, QUARANTINE, TableSpec
@@ -482,9 +482,7 @@ def clean_responses(spark: SparkSession, origin: Listed, layout: Layout) -> Data
 def write_names(spark: SparkSession, database: str) -> int:
     """Merge :data:`STUDY_EMOTIONS` into ``everyday_emotion_names`` (no commit when the table
     already says the same); returns the rows inserted or updated."""
-    rows = spark.createDataFrame(
-        name_rows(label_names(spark, database)), EVERYDAY_EMOTION_NAMES.schema
-    )
+    rows = LocalRows(EVERYDAY_EMOTION_NAMES.schema, name_rows(label_names(spark, database)))
     merged = merge_rows(spark, EVERYDAY_EMOTION_NAMES, database, rows)
     return merged.inserted + merged.updated
 
@@ -537,16 +535,20 @@ def ingest_everyday(
         EVERYDAY_EMOTIONS,
         {"source": F.lit(source), "origin": uri},
     )
+    lines = results.where(F.col("status") == QUARANTINED).select(
+        F.concat(uri, F.lit("#line="), F.col("line_no").cast("string")).alias("path"),
+        "reason",
+        "detail",
+        F.lit(None).cast("string").alias("label"),
+        F.lit(None).cast("string").alias("split"),
+        uri.alias("origin"),
+        F.lit(origin.origin_size).cast("long").alias("origin_size"),
+        F.lit(origin.origin_modified_ms).cast("long").alias("origin_modified_ms"),
+    )
     rejected = _shaped(
-        results.where(F.col("status") == QUARANTINED),
+        quarantine_frame(lines, {"source": source, "run_id": None, "seen_at": None}),
         QUARANTINE,
-        {
-            "source": F.lit(source),
-            "path": F.concat(uri, F.lit("#line="), F.col("line_no").cast("string")),
-            "origin": uri,
-            "origin_size": F.lit(origin.origin_size),
-            "origin_modified_at": F.timestamp_millis(F.lit(origin.origin_modified_ms)),
-        },
+        {},
     )
     summary.written, stale = _sync(spark, EVERYDAY_EMOTIONS, database, kept, in_file, run_id)
     summary.quarantine_written, stale_quarantine = _sync(

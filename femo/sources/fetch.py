@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Final
 import requests
 
 from femo.ingest.images import Limits, Rejection, inspect_image, sha256_hex
+from femo.ingest.run import quarantine_rows, rejection_record, results_frame
 from femo.platform.catalog import delete_keys, label_names, upsert
 from femo.platform.errors import FemoError
 from femo.platform.files import remove_partials, write_atomic
@@ -239,32 +240,6 @@ def manifest_row(
     return {k: http.scrub(v, secrets) if isinstance(v, str) else v for k, v in row.items()}
 
 
-def quarantine_row(
-    source: str,
-    url: str,
-    reason: str,
-    detail: str,
-    label: str | None,
-    run_id: str,
-    seen_at: datetime,
-    size: int | None = None,
-) -> dict[str, Any]:
-    """A ``quarantine`` row for a rejected download or search page (``url`` redacted)."""
-    return {
-        "source": source,
-        "path": url,
-        "reason": reason,
-        "detail": detail,
-        "label": label,
-        "split": None,
-        "origin": url,
-        "origin_size": size,
-        "origin_modified_at": None,
-        "seen_at": seen_at,
-        "run_id": run_id,
-    }
-
-
 def landed_file(folder: Path, image_id: str) -> Path | None:
     """The landed file of ``image_id`` in ``folder`` (any extension), if there is one."""
     if not folder.is_dir():
@@ -454,7 +429,7 @@ class FetchRun:
         self.summary = FetchSummary(self.source)
         #: manifest rows to commit, by source_image_id.
         self.rows: dict[str, dict[str, Any]] = {}
-        #: quarantine rows to commit, by path.
+        #: rejected URLs (redacted) -> their results (:func:`rejection_record`), to commit.
         self.rejected: dict[str, dict[str, Any]] = {}
         #: redacted URLs fetched fine this run (their old quarantine rows go).
         self.succeeded: set[str] = set()
@@ -471,9 +446,7 @@ class FetchRun:
 
     def _reject(self, url: str, reason: str, detail: str, label: str, size: int | None) -> None:
         detail = http.scrub(detail, self.connector.secrets)
-        self.rejected[url] = quarantine_row(
-            self.source, url, reason, detail, label, self.run_id, self.clock(), size
-        )
+        self.rejected[url] = rejection_record(url, Rejection(reason, detail), size, label=label)
         self.summary.quarantined[reason] += 1
 
     def _known(self, image_id: str) -> bool:
@@ -676,7 +649,7 @@ class FetchRun:
         return DOWNLOADED
 
     def quarantine_changes(self) -> list[dict[str, Any]]:
-        """Quarantine rows that are new or say something else than the table does."""
+        """Rejections that are new or say something else than the table's quarantine rows."""
         return [
             row
             for url, row in self.rejected.items()
@@ -738,11 +711,9 @@ def commit(spark: SparkSession, database: str, run: FetchRun) -> None:
         upsert(spark, DOWNLOADS, database, frame, update=False)
     changed = run.quarantine_changes()
     if changed:
-        names = QUARANTINE.schema.fieldNames()
-        frame = spark.createDataFrame(
-            [tuple(row[n] for n in names) for row in changed], QUARANTINE.schema
-        )
-        upsert(spark, QUARANTINE, database, frame)
+        values = {"source": run.source, "run_id": run.run_id, "seen_at": run.clock()}
+        rows = quarantine_rows(results_frame(changed), values)
+        upsert(spark, QUARANTINE, database, spark.createDataFrame(rows, QUARANTINE.schema))
     cleared = run.cleared()
     if cleared:
         keys = spark.createDataFrame(
