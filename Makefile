@@ -69,8 +69,8 @@ PYTEST_DIST := -n $(PYTEST_WORKERS) --dist loadgroup
 test: setup  ## run the test suite (everything CI runs; real data where FEMO_DATA_DIR has it)
 	$(PY) -m pytest $(PYTEST_DIST) $(PYTEST_ARGS)
 
-FAST_MARKERS := not submit and not cluster and not sqlserver and not realdata
-test-fast: setup  ## the inner loop: no spark-submit, cluster, SQL server or real data
+FAST_MARKERS := not submit and not cluster and not sqlserver and not ranks and not realdata
+test-fast: setup  ## the inner loop: no spark-submit, cluster, SQL server, Horovod ranks or real data
 	$(PY) -m pytest $(PYTEST_DIST) -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
 lint:  ## ruff over everything

@@ -11,7 +11,7 @@ import argparse
 import uuid
 
 from femo.faces.detection import detect_faces
-from femo.platform.catalog import ensure_catalog, refresh_views, registered_sources
+from femo.platform.catalog import ensure_catalog, registered_sources
 from femo.platform.job import Job
 from femo.platform.leases import held
 
@@ -38,7 +38,6 @@ class DetectFaces(Job):
             summary = detect_faces(
                 self.spark, database, self.settings.faces, args.source, run_id=uuid.uuid4().hex
             )
-        refresh_views(self.spark, database)
         self.say(summary.line())
         return self.finished(args, idle=summary.images == 0)
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from femo.ingest.layout import LabelMap
-from femo.platform.catalog import ensure_catalog, label_names, refresh_views, register_source
+from femo.platform.catalog import ensure_catalog, label_names, register_source
 from femo.platform.errors import FemoError
 from femo.platform.job import Job
 from femo.platform.leases import held
@@ -63,7 +63,6 @@ class ScrapeFacs(Job):
         with held(spark, settings, "scrape_facs", [SOURCE_ID]):
             register_source(spark, database, SOURCE_ID, SOURCE_KIND, page.source_url)
             summary = write_facs(spark, database, rows)
-        refresh_views(spark, database)
         self.say(summary.line())
         changes = (summary.action_units, summary.emotion_action_units)
         idle = not any(c.inserted or c.updated or c.deleted for c in changes)

@@ -210,6 +210,7 @@ def client(settings: Settings) -> object:
     return MlflowClient(settings.mlflow.tracking_uri, registry_uri=settings.mlflow.tracking_uri)
 
 
+@pytest.mark.ranks
 def test_two_ranks_train_and_the_run_is_tracked_registered_and_tabled(
     spark: object, trained: Trained
 ) -> None:
@@ -250,6 +251,7 @@ def test_two_ranks_train_and_the_run_is_tracked_registered_and_tabled(
     assert [(c.label_id, c.n) for c in cells] == [(0, 3.0), (3, 3.0), (4, 3.0)]
 
 
+@pytest.mark.ranks
 def test_the_model_predicts_from_its_own_pixels(trained: Trained) -> None:
     import mlflow
 
@@ -260,6 +262,7 @@ def test_the_model_predicts_from_its_own_pixels(trained: Trained) -> None:
     assert probabilities.sum(axis=1) == pytest.approx([1.0, 1.0], abs=1e-4)
 
 
+@pytest.mark.ranks
 def test_the_same_command_again_has_nothing_to_do(spark: object, trained: Trained) -> None:
     again = train_job(
         spark, trained.settings, "--model", "dense", "--epochs", "2", "--num-proc", "2"
@@ -278,6 +281,7 @@ def fails(spark: object, settings: Settings, *argv: str) -> str:
     return str(failure.value)
 
 
+@pytest.mark.ranks
 def test_bad_requests_are_one_line_errors_and_register_nothing(
     spark: object, trained: Trained, tmp_path: Path
 ) -> None:
@@ -298,6 +302,7 @@ def test_bad_requests_are_one_line_errors_and_register_nothing(
     assert len(versions) == 1
 
 
+@pytest.mark.ranks
 def test_a_failure_while_recording_leaves_no_version_and_no_alias(
     spark: object, trained: Trained, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -376,11 +381,13 @@ def fails_within(spark: object, fn: object, cause: str, timeout_s: float, bound_
     assert time.monotonic() - started < bound_s
 
 
+@pytest.mark.ranks
 def test_a_failed_rank_fails_the_run_with_its_error(spark: object) -> None:
     cause = "training failed: rank 1: ValueError: rank 1 lost its data; a re-run resumes"
     fails_within(spark, rank_one_fails, cause, timeout_s=300, bound_s=120)
 
 
+@pytest.mark.ranks
 def test_a_stalled_rank_is_stopped_at_the_timeout(spark: object) -> None:
     cause = "training failed: rank 1: did not finish within 25 s"
     fails_within(spark, rank_one_stalls, cause, timeout_s=25, bound_s=90)

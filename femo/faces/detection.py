@@ -19,7 +19,7 @@ import pandas as pd
 from pyspark.sql import functions as F
 
 from femo.faces.cascade import CropParams, DetectorParams, find_faces, load_cascade
-from femo.platform.catalog import merge_rows, upsert
+from femo.platform.catalog import LocalRows, merge_rows, upsert
 from femo.platform.schemas import FACES, IMAGES, SOURCES
 from femo.platform.settings import FacesSettings
 
@@ -134,7 +134,7 @@ def record_policies(
         .join(known, "source_id", "left_semi")
         .withColumn("face_policy", policy_column(settings, "source_id"))
     )
-    merge_rows(spark, SOURCES, database, policies)
+    merge_rows(spark, SOURCES, database, LocalRows.collected(policies))  # a row per source
 
 
 @dataclass

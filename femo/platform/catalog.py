@@ -82,6 +82,18 @@ class LocalRows:
     schema: StructType
     rows: Sequence[tuple[Any, ...]]
 
+    @classmethod
+    def collected(cls, frame: DataFrame) -> LocalRows:
+        """The rows of the small DataFrame ``frame`` (seed values, a handful of sources)."""
+        return cls(frame.schema, [tuple(row) for row in frame.collect()])
+
+    @classmethod
+    def of(
+        cls, spec: TableSpec, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    ) -> LocalRows:
+        """``rows`` holding ``spec``'s ``columns``, in that order."""
+        return cls(StructType([spec.schema[c] for c in columns]), rows)
+
 
 @dataclass(frozen=True)
 class RowChanges:
@@ -406,9 +418,10 @@ def register_source(
     known = read_where(spark, f"{database}.{SOURCES.name}", ["source_id"], {"source_id": source_id})
     if known.num_rows:
         return False
-    row = spark.createDataFrame(
+    row = LocalRows.of(
+        SOURCES,
+        ("source_id", "name", "kind", "url", "licence", "notes"),
         [(source_id, source_id, kind, url, None, "registered by ingest")],
-        "source_id string, name string, kind string, url string, licence string, notes string",
     )
     merge_rows(spark, SOURCES, database, row, SEED_INSERT_DEFAULTS["sources"])
     return True
@@ -545,14 +558,17 @@ def init_catalog(spark: SparkSession, settings: Settings) -> CatalogSummary:
             spark,
             spec,
             database,
-            run_sql(spark, SEEDS[spec.name]),
+            LocalRows.collected(run_sql(spark, SEEDS[spec.name])),
             SEED_INSERT_DEFAULTS.get(spec.name),
             created=outcomes[spec.name] == "created",
         )
         for spec in DIMENSION_TABLES
     }
     refresh_views(spark, database)
-    rows = {spec.name: spark.table(f"{database}.{spec.name}").count() for spec in DIMENSION_TABLES}
+    rows = {
+        spec.name: read_where(spark, f"{database}.{spec.name}", spec.key[:1], {}).num_rows
+        for spec in DIMENSION_TABLES
+    }
     markers = database_markers(spark, database, CATALOG_MARKERS)
     fingerprint = catalog_fingerprint()
     markers.put(fingerprint)
