@@ -67,8 +67,9 @@ class FetchApiImages(Job):
             )
         self.say(summary.line())
         code = summary.exit_code()
-        idle = code == 0 and not (summary.downloaded or summary.recovered)
-        return self.finished(args, idle=idle) if code == 0 else code
+        if code:
+            return code
+        return self.finished(args, idle=not (summary.downloaded or summary.recovered))
 
 
 if __name__ == "__main__":
