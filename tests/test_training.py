@@ -27,8 +27,10 @@ from femo.ml.training import (
     RunState,
     TrainingError,
     TrainSpec,
+    average_decay,
     budget_left,
     learning_rate,
+    make_average,
     run_key,
     train_fn,
 )
@@ -150,6 +152,55 @@ def test_a_folder_of_another_run_is_refused(spec: TrainSpec) -> None:
         train_fn(other, run_key(other, 1))
     assert run_key(other, 1) != run_key(spec, 1) != run_key(spec, 2)
     assert run_key(replace(spec, threads=2), 1) == run_key(spec, 1)
+
+
+def test_the_weight_average_folds_each_step_in_and_swaps_back() -> None:
+    import tensorflow as tf
+
+    assert [average_decay(0.999, n) for n in (0, 8)] == pytest.approx([0.1, 0.5])
+    assert average_decay(0.9, 1000) == 0.9
+    inputs = tf.keras.Input((2,))
+    model = tf.keras.Model(inputs, tf.keras.layers.Dense(1)(inputs))
+    start = [w.copy() for w in model.get_weights()]
+    average = make_average(model, 0.9)
+    model.set_weights([w + 1.0 for w in start])
+    average.update()  # decay 0.1: 0.1 x start + 0.9 x (start + 1)
+    model.set_weights([w + 3.0 for w in start])
+    average.update()  # decay 2/11
+    first = [s + 0.9 for s in start]
+    expected = [2 / 11 * f + 9 / 11 * (s + 3.0) for f, s in zip(first, start, strict=True)]
+    with average.swapped():
+        for got, want in zip(model.get_weights(), expected, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-6)
+    for got, own in zip(model.get_weights(), start, strict=True):
+        np.testing.assert_allclose(got, own + 3.0)  # the model's own weights are back
+    assert int(average.updates.numpy()) == 2
+
+
+def test_a_rank_with_an_average_judges_and_keeps_the_average(
+    spec: TrainSpec, tmp_path: Path
+) -> None:
+    import tensorflow as tf
+
+    averaged = replace(spec, ema_decay=0.9, folder=str(tmp_path / "run"))
+    result = train_fn(averaged, run_key(averaged, 1))
+    state = RunState(**result["state"])
+    assert run_key(averaged, 1) != run_key(spec, 1)
+    assert "ema_decay" not in spec.key_fields()  # off: the keys of earlier runs still hold
+    judged = {"val_accuracy", "val_accuracy_raw", "val_loss_raw"}
+    assert all(judged <= set(h) for h in state.history)
+    assert state.best_val_accuracy == max(h["val_accuracy"] for h in state.history)
+    # the model shipped is the average of the best epoch, not the raw weights of any step
+    folder = RunFolder(averaged.folder)
+    best = tf.keras.models.load_model(folder.model, compile=False).get_weights()
+    reader = tf.train.load_checkpoint(str(folder.checkpoints))
+    names = [n for n, _ in tf.train.list_variables(str(folder.checkpoints))]
+    shadows = [n for n in names if n.startswith("average/shadows/")]
+    assert len(shadows) == len(best) and any(n.startswith("model/") for n in names)
+    if state.best_epoch == state.epochs_done:  # the last checkpoint holds that average
+        kernel = next(w for w in best if w.ndim == 2)
+        stored = [reader.get_tensor(n) for n in shadows]
+        assert any(s.shape == kernel.shape and np.allclose(s, kernel) for s in stored)
 
 
 # -- jobs/train.py on the shared session --------------------------------------------------

@@ -279,6 +279,7 @@ def prepare(
         precision=cfg.precision,
         class_weights=cfg.class_weights,
         label_smoothing=cfg.label_smoothing,
+        ema_decay=cfg.ema_decay,
         seed=cfg.seed,
         threads=threads,
     )

@@ -50,6 +50,10 @@ log = logging.getLogger(__name__)
 STATE_FILE = "state.json"
 #: The final model (best weights, no optimizer) in a run folder.
 MODEL_FILE = "model.h5"
+#: Fields added to :class:`TrainSpec` after runs were recorded, with the value that turns them
+#: off: at that value a field stays out of the run key, so that the same command still finds
+#: the run it made before the field existed.
+LATER_FIELDS: dict[str, Any] = {"ema_decay": 0.0}
 
 
 class TrainingError(FemoError):
@@ -81,6 +85,7 @@ class TrainSpec:
     precision: str = "float32"
     class_weights: bool = False
     label_smoothing: float = 0.0
+    ema_decay: float = 0.0
     seed: int = 0
     threads: int | None = None
     weights_file: str | None = None
@@ -92,6 +97,9 @@ class TrainSpec:
         fields["train"] = [self.train.set_id, self.train.version]
         fields["val"] = [self.val.set_id, self.val.version]
         fields.pop("threads")
+        for name, off in LATER_FIELDS.items():
+            if fields[name] == off:
+                fields.pop(name)
         return fields
 
     def params(self) -> dict[str, Any]:
@@ -135,6 +143,13 @@ def budget_left(elapsed_s: float, epochs_done: int, budget_s: float | None) -> b
     if not budget_s or epochs_done == 0:
         return True
     return elapsed_s + elapsed_s / epochs_done <= budget_s
+
+
+def average_decay(decay: float, updates: int) -> float:
+    """The decay of the weight average's ``updates``-th update (0-based): ``decay``, but less
+    while few updates went in, ``(1 + n) / (10 + n)``, so that the average soon leaves the
+    initial weights behind (the warm-up of TensorFlow's ``ExponentialMovingAverage``)."""
+    return min(decay, (1.0 + updates) / (10.0 + updates))
 
 
 @dataclass
@@ -232,18 +247,10 @@ def train_fn(spec: TrainSpec, key: str) -> dict[str, Any]:
         tf.keras.optimizers.legacy.Adam(learning_rate=spec.learning_rate)
     )
     _compile(model, optimizer, spec.class_weights, spec.label_smoothing)
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+    average = make_average(model, spec.ema_decay) if rank == 0 and spec.ema_decay else None
     manager = None
     if rank == 0:
-        manager = tf.train.CheckpointManager(checkpoint, str(folder.checkpoints), max_to_keep=2)
-        if state.epochs_done and manager.latest_checkpoint:
-            checkpoint.restore(manager.latest_checkpoint)  # optimizer slots: on first step
-            log.info(
-                "resuming run %s after epoch %d (%.1f min trained)",
-                key,
-                state.epochs_done,
-                state.trained_s / 60,
-            )
+        manager = _checkpoints(folder, state, model=model, optimizer=optimizer, average=average)
 
     result: dict[str, Any] = {
         "rank": rank,
@@ -270,7 +277,9 @@ def train_fn(spec: TrainSpec, key: str) -> dict[str, Any]:
                 return (x, onehot, w) if spec.class_weights else (x, onehot)
 
             stream = stream.map(targets)
-            schedule = make_schedule(spec, ranks, rank, folder, state, manager, broadcast_object)
+            schedule = make_schedule(
+                spec, ranks, rank, folder, state, manager, broadcast_object, average, validation
+            )
             callbacks: list[Any] = [
                 hvd.callbacks.BroadcastGlobalVariablesCallback(0),
                 hvd.callbacks.MetricAverageCallback(),
@@ -302,6 +311,25 @@ def train_fn(spec: TrainSpec, key: str) -> dict[str, Any]:
             params=int(model.count_params()),
         )
     return result
+
+
+def _checkpoints(folder: RunFolder, state: RunState, **objects: Any) -> Any:
+    """Rank 0's checkpoint manager over ``objects`` (the model, the optimizer and, where there
+    is one, the weight average; None: left out), restored from the last checkpoint when the
+    run has finished epochs (the optimizer's slots on its first step)."""
+    import tensorflow as tf
+
+    checkpoint = tf.train.Checkpoint(**{k: v for k, v in objects.items() if v is not None})
+    manager = tf.train.CheckpointManager(checkpoint, str(folder.checkpoints), max_to_keep=2)
+    if state.epochs_done and manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint)
+        log.info(
+            "resuming run %s after epoch %d (%.1f min trained)",
+            state.key,
+            state.epochs_done,
+            state.trained_s / 60,
+        )
+    return manager
 
 
 def _validation(spec: TrainSpec) -> tuple[Any, Any]:
@@ -357,6 +385,48 @@ def _compile(model: Any, optimizer: Any, weighted: bool, label_smoothing: float)
     )
 
 
+def make_average(model: Any, decay: float) -> Any:
+    """An exponential moving average of all of ``model``'s weights (batch-norm statistics
+    included), a ``tf.Module`` that a checkpoint saves: ``update()`` after each step folds the
+    weights in (:func:`average_decay`), ``swapped()`` puts the average into the model for a
+    while. On noisy labels such as FER-2013's, the average of the last few epochs' weights
+    generalises better than the weights of any one step (Polyak averaging; Izmailov et al.
+    2018 for the same idea over epochs)."""
+    import contextlib
+
+    import tensorflow as tf
+
+    class Average(tf.Module):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__(name="weight_average")
+            self.updates = tf.Variable(0, dtype=tf.int64, trainable=False)
+            self.shadows = [
+                tf.Variable(w, trainable=False, name=w.name.split(":")[0].replace("/", "_"))
+                for w in model.weights
+            ]
+
+        def update(self) -> None:
+            rate = average_decay(decay, int(self.updates.numpy()))
+            self._fold(tf.constant(rate, tf.float32))  # a tensor: one trace for every rate
+
+        @tf.function  # type: ignore[misc]
+        def _fold(self, rate: Any) -> None:
+            for shadow, weight in zip(self.shadows, model.weights, strict=True):
+                shadow.assign(rate * shadow + (1.0 - rate) * tf.cast(weight, shadow.dtype))
+            self.updates.assign_add(1)
+
+        @contextlib.contextmanager
+        def swapped(self) -> Any:
+            own = model.get_weights()
+            model.set_weights([s.numpy() for s in self.shadows])
+            try:
+                yield
+            finally:
+                model.set_weights(own)
+
+    return Average()
+
+
 def make_schedule(
     spec: TrainSpec,
     ranks: int,
@@ -365,11 +435,19 @@ def make_schedule(
     state: RunState,
     manager: Any,
     broadcast: Callable[..., Any],
+    average: Any = None,
+    validation: tuple[Any, Any] | None = None,
 ) -> Any:
     """femo's Keras callback for what must agree across ranks: each epoch's rate (rank 0's,
     broadcast), and at each epoch's end rank 0's bookkeeping (history, best weights, patience,
-    budget, checkpoint, ``state.json``) and its decision to stop, broadcast. Built here so that
-    importing this module does not import TensorFlow."""
+    budget, checkpoint, ``state.json``) and its decision to stop, broadcast. With a weight
+    ``average`` (:func:`make_average`, rank 0 only), rank 0 updates it after every step and at
+    each epoch's end judges the average on ``validation`` instead of the raw weights: its
+    ``val_accuracy`` decides the best epoch and early stopping, and the best weights saved are
+    the average's (the raw figures stay in the history as ``val_accuracy_raw`` and
+    ``val_loss_raw``). Built here so that importing this module does not import TensorFlow."""
+    import contextlib
+
     import tensorflow as tf
 
     budget_s = spec.minutes * 60 if spec.minutes else None
@@ -379,6 +457,11 @@ def make_schedule(
             super().__init__()
             self.state = state
             self._started = 0.0
+            self._supports_tf_logs = True  # the per-step hook needs no logs as numbers
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            if average is not None:
+                average.update()
 
         def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
             rate = learning_rate(
@@ -403,6 +486,21 @@ def make_schedule(
 
         def _bookkeeping(self, epoch: int, logs: dict[str, float]) -> bool:
             current = self.state
+            judged = average.swapped() if average is not None else contextlib.nullcontext()
+            with judged:
+                if average is not None and validation is not None:
+                    raw = {f"{k}_raw": logs[k] for k in ("val_accuracy", "val_loss") if k in logs}
+                    figures = self.model.evaluate(
+                        *validation, batch_size=512, verbose=0, return_dict=True
+                    )
+                    logs |= raw | {f"val_{k}": float(v) for k, v in figures.items()}
+                val = float(logs.get("val_accuracy", -1.0))
+                if val > current.best_val_accuracy:
+                    current.best_val_accuracy, current.best_epoch = val, epoch + 1
+                    current.wait = 0
+                    self.model.save_weights(str(folder.best_weights))
+                else:
+                    current.wait += 1
             seconds = time.monotonic() - self._started
             current.trained_s += seconds
             current.epochs_done = epoch + 1
@@ -411,12 +509,6 @@ def make_schedule(
                 {k: float(v) for k, v in logs.items()}
                 | {"epoch": epoch + 1, "lr": rate, "epoch_seconds": seconds}
             )
-            val = float(logs.get("val_accuracy", -1.0))
-            if val > current.best_val_accuracy:
-                current.best_val_accuracy, current.best_epoch, current.wait = val, epoch + 1, 0
-                self.model.save_weights(str(folder.best_weights))
-            else:
-                current.wait += 1
             if current.wait >= spec.patience:
                 current.stopped_by = "early_stopping"
             elif not budget_left(current.trained_s, current.epochs_done, budget_s):

@@ -436,6 +436,13 @@ class TrainingSettings(_Section):
     label_smoothing: float = Field(
         0.0, ge=0, lt=1, description="Share of each target spread evenly over the classes."
     )
+    ema_decay: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Decay of an average of the weights updated every step; validation, the "
+        "best weights and the model are the average's; 0: none.",
+    )
     seed: int = Field(0, description="Seeds of weights, shuffling and augmentation.")
     timeout_minutes: float = Field(
         240, gt=0, description="A run still going after this long is stopped and fails."
