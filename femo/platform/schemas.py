@@ -8,6 +8,7 @@ comments live in the field metadata, so ``DESCRIBE TABLE`` shows analysts what e
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pyspark.sql.types import (
@@ -43,6 +44,12 @@ class TableSpec:
     #: Columns that point at another table's key, as ``column -> "table.column"``; the ERD
     #: (``python -m femo.analytics.erd``) draws its relations from these.
     references: dict[str, str] = field(default_factory=dict)
+
+    def schema_without(self, names: Iterable[str]) -> StructType:
+        """The table's columns less ``names`` (the stamps a run writes): what a writer
+        compares with the stored rows."""
+        left_out = set(names)
+        return StructType([f for f in self.schema.fields if f.name not in left_out])
 
     def merge_condition(self, target: str = "t", source: str = "s") -> str:
         """The MERGE condition that matches rows on this table's key."""

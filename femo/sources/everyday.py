@@ -455,13 +455,14 @@ def quarantine_file(
         unread_files([origin], {origin.origin: problem}),
         {"source": source, "run_id": run_id, "seen_at": None},
     )
-    content = StructType([f for f in QUARANTINE.schema.fields if f.name not in _STAMPS])
+    content = QUARANTINE.schema_without(_STAMPS)
+    row = LocalRows.collected(spark.createDataFrame(rows[content.fieldNames()], content))
     merge_rows(
         spark,
         QUARANTINE,
         database,
-        spark.createDataFrame(rows[content.fieldNames()], content),
-        {"seen_at": "current_timestamp()", "run_id": f"'{run_id}'"},
+        row,
+        stamps={"run_id": run_id, "seen_at": datetime.now(UTC)},
     )
 
 

@@ -482,7 +482,7 @@ def fetch_page(url: str, settings: HttpSettings) -> tuple[bytes, str]:
 
 def content_schema(spec: TableSpec) -> StructType:
     """The columns of ``spec`` that hold what the page says (all but the stamps)."""
-    return StructType([f for f in spec.schema.fields if f.name not in STAMP_COLUMNS])
+    return spec.schema_without(STAMP_COLUMNS)
 
 
 def write_facs(spark: SparkSession, database: str, rows: FacsRows) -> FacsSummary:
