@@ -395,9 +395,7 @@ def _shaped(rows: DataFrame, spec: TableSpec, values: Mapping[str, Column]) -> D
     """``rows`` as the columns of ``spec`` (stamps aside): ``values`` where given, else the
     column of ``rows`` by that name, else NULL; cast to the table's types."""
     columns = []
-    for f in spec.schema.fields:
-        if f.name in _STAMPS:
-            continue
+    for f in spec.schema_without(_STAMPS).fields:
         if f.name in values:
             value = values[f.name]
         elif f.name in rows.columns:
