@@ -175,6 +175,15 @@ def test_the_weight_average_folds_each_step_in_and_swaps_back() -> None:
     for got, own in zip(model.get_weights(), start, strict=True):
         np.testing.assert_allclose(got, own + 3.0)  # the model's own weights are back
     assert int(average.updates.numpy()) == 2
+    # a restored average goes on from its checkpointed count, not from the first update's decay
+    resumed = make_average(model, 0.9)  # its shadows: the model's weights now, start + 3
+    resumed.updates.assign(8)  # as a checkpoint restore leaves it, before the first update
+    model.set_weights([w + 5.0 for w in start])
+    resumed.update()  # decay 9/18: half the shadows, half the model's weights
+    with resumed.swapped():
+        for got, own in zip(model.get_weights(), start, strict=True):
+            np.testing.assert_allclose(got, own + 4.0, rtol=1e-6)
+    assert int(resumed.updates.numpy()) == 9
 
 
 def test_a_rank_with_an_average_judges_and_keeps_the_average(

@@ -247,7 +247,10 @@ def train_fn(spec: TrainSpec, key: str) -> dict[str, Any]:
         tf.keras.optimizers.legacy.Adam(learning_rate=spec.learning_rate)
     )
     _compile(model, optimizer, spec.class_weights, spec.label_smoothing)
-    average = make_average(model, spec.ema_decay) if rank == 0 and spec.ema_decay else None
+    validation = _validation(spec) if not state.finished else None
+    average = (
+        make_average(model, spec.ema_decay, validation) if rank == 0 and spec.ema_decay else None
+    )
     manager = None
     if rank == 0:
         manager = _checkpoints(folder, state, model=model, optimizer=optimizer, average=average)
@@ -258,7 +261,6 @@ def train_fn(spec: TrainSpec, key: str) -> dict[str, Any]:
     }
     if not state.finished:
         steps = steps_per_epoch(spec.train.rows, ranks, spec.batch_size)
-        validation = _validation(spec)
         with make_reader(
             spec.train, rank=rank, ranks=ranks, epochs=1, seed=spec.seed + rank
         ) as reader:  # one pass: the stream caches it and repeats from memory
@@ -278,7 +280,7 @@ def train_fn(spec: TrainSpec, key: str) -> dict[str, Any]:
 
             stream = stream.map(targets)
             schedule = make_schedule(
-                spec, ranks, rank, folder, state, manager, broadcast_object, average, validation
+                spec, ranks, rank, folder, state, manager, broadcast_object, average
             )
             callbacks: list[Any] = [
                 hvd.callbacks.BroadcastGlobalVariablesCallback(0),
@@ -385,13 +387,15 @@ def _compile(model: Any, optimizer: Any, weighted: bool, label_smoothing: float)
     )
 
 
-def make_average(model: Any, decay: float) -> Any:
+def make_average(model: Any, decay: float, validation: tuple[Any, Any] | None = None) -> Any:
     """An exponential moving average of all of ``model``'s weights (batch-norm statistics
     included), a ``tf.Module`` that a checkpoint saves: ``update()`` after each step folds the
     weights in (:func:`average_decay`), ``swapped()`` puts the average into the model for a
-    while. On noisy labels such as FER-2013's, the average of the last few epochs' weights
-    generalises better than the weights of any one step (Polyak averaging; Izmailov et al.
-    2018 for the same idea over epochs)."""
+    while, and ``judged(logs)`` is an epoch's ``logs`` with the figures of the swapped-in
+    average on ``validation`` (pixels, one-hot targets) as ``val_*`` and the raw weights' as
+    ``val_*_raw``. On noisy labels such as FER-2013's, the average of the last few epochs'
+    weights generalises better than the weights of any one step (Polyak averaging; Izmailov et
+    al. 2018 for the same idea over epochs)."""
     import contextlib
 
     import tensorflow as tf
@@ -404,9 +408,13 @@ def make_average(model: Any, decay: float) -> Any:
                 tf.Variable(w, trainable=False, name=w.name.split(":")[0].replace("/", "_"))
                 for w in model.weights
             ]
+            self._count: int | None = None  # updates on the host: no device sync per step
 
         def update(self) -> None:
-            rate = average_decay(decay, int(self.updates.numpy()))
+            if self._count is None:  # first update, after any checkpoint was restored
+                self._count = int(self.updates.numpy())
+            rate = average_decay(decay, self._count)
+            self._count += 1
             self._fold(tf.constant(rate, tf.float32))  # a tensor: one trace for every rate
 
         @tf.function  # type: ignore[misc]
@@ -424,6 +432,13 @@ def make_average(model: Any, decay: float) -> Any:
             finally:
                 model.set_weights(own)
 
+        def judged(self, logs: dict[str, float]) -> dict[str, float]:
+            if validation is None:
+                return logs
+            raw = {f"{k}_raw": logs[k] for k in ("val_accuracy", "val_loss") if k in logs}
+            figures = model.evaluate(*validation, batch_size=512, verbose=0, return_dict=True)
+            return logs | raw | {f"val_{k}": float(v) for k, v in figures.items()}
+
     return Average()
 
 
@@ -436,13 +451,12 @@ def make_schedule(
     manager: Any,
     broadcast: Callable[..., Any],
     average: Any = None,
-    validation: tuple[Any, Any] | None = None,
 ) -> Any:
     """femo's Keras callback for what must agree across ranks: each epoch's rate (rank 0's,
     broadcast), and at each epoch's end rank 0's bookkeeping (history, best weights, patience,
     budget, checkpoint, ``state.json``) and its decision to stop, broadcast. With a weight
     ``average`` (:func:`make_average`, rank 0 only), rank 0 updates it after every step and at
-    each epoch's end judges the average on ``validation`` instead of the raw weights: its
+    each epoch's end judges the average on validation instead of the raw weights: its
     ``val_accuracy`` decides the best epoch and early stopping, and the best weights saved are
     the average's (the raw figures stay in the history as ``val_accuracy_raw`` and
     ``val_loss_raw``). Built here so that importing this module does not import TensorFlow."""
@@ -457,11 +471,6 @@ def make_schedule(
             super().__init__()
             self.state = state
             self._started = 0.0
-            self._supports_tf_logs = True  # the per-step hook needs no logs as numbers
-
-        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-            if average is not None:
-                average.update()
 
         def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
             rate = learning_rate(
@@ -486,14 +495,10 @@ def make_schedule(
 
         def _bookkeeping(self, epoch: int, logs: dict[str, float]) -> bool:
             current = self.state
-            judged = average.swapped() if average is not None else contextlib.nullcontext()
-            with judged:
-                if average is not None and validation is not None:
-                    raw = {f"{k}_raw": logs[k] for k in ("val_accuracy", "val_loss") if k in logs}
-                    figures = self.model.evaluate(
-                        *validation, batch_size=512, verbose=0, return_dict=True
-                    )
-                    logs |= raw | {f"val_{k}": float(v) for k, v in figures.items()}
+            averaged = average.swapped() if average is not None else contextlib.nullcontext()
+            with averaged:
+                if average is not None:
+                    logs = average.judged(logs)
                 val = float(logs.get("val_accuracy", -1.0))
                 if val > current.best_val_accuracy:
                     current.best_val_accuracy, current.best_epoch = val, epoch + 1
@@ -520,4 +525,15 @@ def make_schedule(
             folder.save(current)
             return current.finished
 
-    return Schedule()
+    if average is None:
+        return Schedule()
+
+    class Averaging(Schedule):  # only then does Keras call a hook after every step
+        def __init__(self) -> None:
+            super().__init__()
+            self._supports_tf_logs = True  # the hook needs no logs as numbers
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            average.update()
+
+    return Averaging()
